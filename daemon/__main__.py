@@ -1,0 +1,5 @@
+"""`python -m daemon` is `putt-daemon`."""
+
+from daemon.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The daemon's exceptions.
+
+PuttDaemonError
+├── ConfigError          bad settings or env file: the CLI prints every line and exits 78
+├── CalibrationError     a calibration file that cannot be used: every problem by region name
+├── ModelError           a model file that is missing, corrupt, or has no ball class
+├── CameraError          a frame source that cannot be opened or stopped delivering
+├── SpoolError           the on-disk queue cannot be written
+└── UploadError          the web API refused or could not be reached
+    └── PermanentUploadError   a refusal that retrying will not fix (400, 401, 403)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class PuttDaemonError(Exception):
+    """Base of every error the daemon raises on purpose."""
+
+
+class ConfigError(PuttDaemonError):
+    """Settings that cannot be used; `lines` names each bad field."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = tuple(lines)
+        super().__init__("\n".join(self.lines))
+
+
+class CalibrationError(PuttDaemonError):
+    """A calibration file that cannot be used; `problems` names each bad region."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(f"{source}: " + "; ".join(self.problems))
+
+
+class ModelError(PuttDaemonError):
+    """A detector model that cannot be used."""
+
+
+class CameraError(PuttDaemonError):
+    """A frame source that cannot be opened or stopped delivering frames."""
+
+
+class SpoolError(PuttDaemonError):
+    """The on-disk queue cannot be written."""
+
+
+class UploadError(PuttDaemonError):
+    """An upload that failed; it may succeed later."""
+
+
+class PermanentUploadError(UploadError):
+    """An upload the server refused in a way that retrying will not fix."""

@@ -1,0 +1,255 @@
+"""Settings: every knob the daemon has, read from `PUTT_*` environment variables and an env file.
+
+Each group is a nested model named for the stage it configures, and the environment name is
+`PUTT_<GROUP>_<FIELD>` (for example `PUTT_MQTT_PORT`), so `service.py` hands each stage only its own slice.
+Real environment variables override the env file. Nothing here reads `os.environ` at import.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PUTT_"
+DEFAULT_ENV_FILE = Path("/etc/putt-daemon/putt-daemon.env")
+CAMERA_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https", "sim", "file"})
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _default_device_id() -> str:
+    host = socket.gethostname().split(".")[0].lower()
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in host).strip("-_")
+    return cleaned or "putt-box"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class DeviceSettings(_Group):
+    """Who this box is."""
+
+    id: str = Field(
+        default_factory=_default_device_id,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$",
+        description="Device id used in session ids and MQTT topics (default: the hostname).",
+    )
+    name: str = Field("Putting mat", min_length=1, max_length=80, description="Human-readable device name.")
+
+
+class CameraSettings(_Group):
+    """Where frames come from."""
+
+    source: str = Field(
+        "0",
+        min_length=1,
+        description="Camera: an index (0), a /dev/video path, a video file, an rtsp:// or http(s):// URL, "
+        "or sim://?seed=S&putts=M for the built-in simulator.",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        scheme, sep, _ = value.partition("://")
+        if sep and scheme.lower() not in CAMERA_SCHEMES:
+            raise ValueError(
+                f"unknown source scheme {scheme!r}; use one of {', '.join(sorted(CAMERA_SCHEMES))}"
+            )
+        return value
+
+    width: int = Field(640, ge=160, le=3840, description="Requested frame width in pixels.")
+    height: int = Field(480, ge=120, le=2160, description="Requested frame height in pixels.")
+    fps: float = Field(30.0, gt=0, le=240, description="Requested frames per second.")
+    fourcc: str = Field(
+        "MJPG", pattern=r"^[A-Za-z0-9 ]{4}$|^$", description="Four-character codec asked of a USB camera."
+    )
+
+
+class ModelSettings(_Group):
+    """The ball detector."""
+
+    path: Path = Field(Path("models/ball.onnx"), description="ONNX model file.")
+    sha256: str = Field(
+        "",
+        pattern=r"^$|^[0-9a-fA-F]{64}$",
+        description="Expected sha256 of the model file; refused at start if it differs (empty: unchecked).",
+    )
+    url: AnyHttpUrl | None = Field(None, description="Where to fetch the model when missing (empty: never).")
+
+    @field_validator("path")
+    @classmethod
+    def _onnx_suffix(cls, value: Path) -> Path:
+        if value.suffix.lower() != ".onnx":
+            raise ValueError("expected an .onnx file")
+        return value
+
+    imgsz: int = Field(320, ge=32, le=1280, multiple_of=32, description="Network input size in pixels.")
+    confidence: float = Field(0.35, gt=0, lt=1, description="Minimum detection confidence.")
+    ball_class: str = Field(
+        "ball", pattern=r"^\S(.*\S)?$", description="Class name of the ball in the model."
+    )
+    threads: int = Field(1, ge=1, le=16, description="ONNX Runtime intra-op threads.")
+
+
+class CalibrationSettings(_Group):
+    """Where the mat's regions are."""
+
+    file: Path = Field(
+        Path("config/calibration.json"), description="Calibration JSON (Proof of Putt format)."
+    )
+
+    @field_validator("file")
+    @classmethod
+    def _json_suffix(cls, value: Path) -> Path:
+        if value.suffix.lower() != ".json":
+            raise ValueError("expected a .json file")
+        return value
+
+
+class SessionSettings(_Group):
+    """When a putting session begins and ends."""
+
+    idle_timeout: float = Field(
+        120.0, ge=5, le=3600, description="Seconds without a putt that end a session."
+    )
+    max_duration: float = Field(
+        7200.0, ge=60, le=86400, description="Seconds after which a session is closed regardless."
+    )
+
+
+class SpoolSettings(_Group):
+    """The on-disk queue of finished session reports."""
+
+    dir: Path = Field(Path("/var/lib/putt-daemon"), description="Folder holding journals and queued reports.")
+    max_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Disk budget for the queue; oldest sent files go first.",
+    )
+
+    @field_validator("dir")
+    @classmethod
+    def _not_a_file(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError("exists and is not a folder")
+        return value
+
+    keep_sent: int = Field(200, ge=0, le=100000, description="Uploaded reports kept on disk for reference.")
+
+
+class UploadSettings(_Group):
+    """The web API that receives sessions."""
+
+    url: AnyHttpUrl | None = Field(
+        None, description="Base URL of the web API (empty: keep sessions on disk)."
+    )
+    api_profile: Literal["sessions-upload", "upload-session"] = Field(
+        "upload-session",
+        description="Endpoint style: upload-session (POST /api/upload-session, idempotent on session_id) "
+        "or sessions-upload (POST /api/sessions/upload, flat report).",
+    )
+    token: SecretStr = Field(SecretStr(""), description="Bearer token (JWT) for the API.")
+
+    @field_validator("token")
+    @classmethod
+    def _header_safe(cls, value: SecretStr) -> SecretStr:
+        if any(ch.isspace() or not ch.isprintable() for ch in value.get_secret_value()):
+            raise ValueError("must not contain spaces or control characters")
+        return value
+
+    player_id: str = Field("", max_length=80, description="Player id the sessions belong to.")
+    connect_timeout: float = Field(5.0, gt=0, le=120, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for a response.")
+    retry_max_delay: float = Field(
+        900.0, ge=1, le=86400, description="Cap in seconds on the back-off between upload attempts."
+    )
+    send_csv: bool = Field(True, description="Send the CSV report along with the JSON.")
+    ca_bundle: FilePath | None = Field(None, description="CA bundle for TLS (empty: the system's).")
+
+    @model_validator(mode="after")
+    def _url_needs_credentials(self) -> UploadSettings:
+        if self.url is not None and not self.token.get_secret_value():
+            raise ValueError("a token is required when an upload url is set")
+        if self.url is not None and self.api_profile == "upload-session" and not self.player_id:
+            raise ValueError("a player_id is required by the upload-session profile")
+        return self
+
+
+class MqttSettings(_Group):
+    """The MQTT broker that receives status and live events."""
+
+    host: str = Field(
+        "",
+        max_length=253,
+        pattern=r"^[A-Za-z0-9.:\[\]_-]*$",
+        description="Broker host name (empty: MQTT off).",
+    )
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    tls_ca: FilePath | None = Field(None, description="CA file; setting it turns TLS on.")
+    tls_cert: FilePath | None = Field(None, description="Client certificate for mutual TLS.")
+    tls_key: FilePath | None = Field(None, description="Client key for mutual TLS.")
+    username: str = Field("", max_length=256, description="Broker user name.")
+    password: SecretStr = Field(SecretStr(""), max_length=256, description="Broker password.")
+    topic_prefix: str = Field(
+        "putt-daemon", pattern=r"^[^#+\s]+$", description="Topics are <prefix>/<device id>/..."
+    )
+    keepalive: int = Field(60, ge=5, le=3600, description="Seconds between MQTT keep-alive pings.")
+    ha_discovery: bool = Field(True, description="Publish Home Assistant discovery messages.")
+    commands: bool = Field(True, description="Accept commands on <prefix>/<device id>/cmd/#.")
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> MqttSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
+class LogSettings(_Group):
+    """How much the daemon says."""
+
+    level: LogLevel = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        if isinstance(value, str) and value.upper() in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            return value.upper()
+        return value
+
+
+class Settings(BaseSettings):
+    """All of the daemon's settings, one group per stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    device: DeviceSettings = Field(default_factory=DeviceSettings)
+    camera: CameraSettings = CameraSettings()
+    model: ModelSettings = ModelSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
+    session: SessionSettings = SessionSettings()
+    spool: SpoolSettings = SpoolSettings()
+    upload: UploadSettings = UploadSettings()
+    mqtt: MqttSettings = MqttSettings()
+    log: LogSettings = LogSettings()
