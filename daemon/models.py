@@ -81,3 +81,47 @@ class Detections:
     frame_index: int
     timestamp: float
     items: tuple[Detection, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PuttEvent:
+    """One classified putt. Times are seconds on the frame source's clock."""
+
+    outcome: str  # "MAKE" or "MISS"
+    detail: str  # the Proof of Putt string, e.g. "MAKE - HOLE: TOP - CENTER"
+    start_time: float  # the ball left the mat
+    time: float  # the putt was classified
+    entry_lane: str  # LEFT, CENTER, RIGHT, RAMP or UNKNOWN
+    hole_quadrant: str | None  # TOP, RIGHT, LOW, LEFT for a make
+    path: tuple[Point, ...] = ()
+
+    @property
+    def is_make(self) -> bool:
+        return self.outcome == "MAKE"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A finished putting session.
+
+    `start_time` is the first putt's start on the source clock; adding `epoch_offset` gives UTC epoch seconds
+    (0 for a live camera, whose clock already is UTC epoch time).
+    """
+
+    session_id: str
+    device_id: str
+    start_time: float
+    end_time: float
+    epoch_offset: float
+    putts: tuple[PuttEvent, ...]
+    end_reason: str  # idle, max_duration, command, shutdown, recovered
+
+    @property
+    def started_at(self) -> float:
+        """UTC epoch seconds of the start."""
+        return self.start_time + self.epoch_offset
+
+    @property
+    def ended_at(self) -> float:
+        """UTC epoch seconds of the end."""
+        return self.end_time + self.epoch_offset

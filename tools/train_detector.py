@@ -1,0 +1,208 @@
+"""Train the shipped ball detector: simulator images plus the real mini-golf images, then export to ONNX.
+
+Reproducible: every parameter is printed and stored in `train_meta.json` beside the weights, which the export
+step copies into the model's sidecar. Resumable: run again with `--resume` after an interruption.
+
+    YOLO_OFFLINE=1 .venv/bin/python -m tools.train_detector --out runs/ball
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "data" / "real-balls-mini-golf" / "train"
+# Seeds of simulator scenes used here; benchmarks draw theirs from 7000 and up, never these.
+TRAIN_SEED = 1000
+VAL_SEED = 2000
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Everything that decides the trained weights."""
+
+    architecture: str
+    depth: float
+    width: float
+    imgsz: int
+    epochs: int
+    batch: int
+    seed: int
+    sim_images: int
+    sim_val_images: int
+    sim_train_seed: int
+    sim_val_seed: int
+    real_repeat: int
+    real_holdout_every: int
+    mosaic: float
+
+
+def real_split(every: int) -> tuple[list[Path], list[Path]]:
+    """Real images for training and the held-out ones (every Nth by name), never trained on."""
+    images = sorted((REAL / "images").glob("*.jpg"))
+    held = [p for i, p in enumerate(images) if i % every == every - 1]
+    return [p for p in images if p not in held], held
+
+
+def simulate(folder: Path, images: int, seed: int) -> None:
+    if (folder / "data.yaml").is_file():
+        print(f"reusing {folder}")
+        return
+    command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(folder), "--images", str(images)]
+    subprocess.run([*command, "--seed", str(seed)], check=True)
+
+
+def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
+    """Link a YOLO dataset's images and labels into dst/{images,labels}/split with a name prefix."""
+    count = 0
+    for image in sorted((src / "images").rglob("*.*")):
+        label = src / "labels" / image.relative_to(src / "images").with_suffix(".txt")
+        target = dst / "images" / split / f"{prefix}{image.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (dst / "labels" / split).mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            target.symlink_to(image.resolve())
+            text = label.read_text() if label.exists() else ""
+            (dst / "labels" / split / f"{prefix}{image.stem}.txt").write_text(text)
+        count += 1
+    return count
+
+
+def build_dataset(work: Path, params: TrainParams) -> Path:
+    sim_train, sim_val = work / "sim-train", work / "sim-val"
+    simulate(sim_train, params.sim_images, params.sim_train_seed)
+    simulate(sim_val, params.sim_val_images, params.sim_val_seed)
+    data = work / "data"
+    link_split(sim_train, data, "train", "sim_")
+    link_split(sim_val, data, "val", "sim_")
+    train_real, held = real_split(params.real_holdout_every)
+    for i in range(params.real_repeat):
+        for image in train_real:
+            target = data / "images" / "train" / f"real{i}_{image.name}"
+            if not target.exists():
+                target.symlink_to(image.resolve())
+                label = REAL / "labels" / f"{image.stem}.txt"
+                (data / "labels" / "train" / f"real{i}_{image.stem}.txt").write_text(label.read_text())
+    (work / "real_holdout.txt").write_text("".join(f"{p.name}\n" for p in held))
+    config = {"path": str(data), "train": "images/train", "val": "images/val", "names": {0: "ball"}}
+    (data / "data.yaml").write_text(yaml.safe_dump(config))
+    return data / "data.yaml"
+
+
+def model_yaml(work: Path, params: TrainParams) -> Path:
+    import ultralytics  # noqa: PLC0415  # the export extra, imported only when training
+
+    base = Path(ultralytics.__file__).parent / "cfg" / "models" / "26" / "yolo26.yaml"
+    config = yaml.safe_load(base.read_text())
+    config["nc"] = 1
+    config["scales"] = {"n": [params.depth, params.width, 1024]}
+    path = work / f"{params.architecture}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train(args: argparse.Namespace, params: TrainParams) -> Path:
+    from ultralytics import YOLO  # noqa: PLC0415  # the export extra, imported only when training
+
+    work: Path = args.out
+    run = work / "run"
+    last = run / "weights" / "last.pt"
+    if args.resume and last.is_file():
+        print(f"resuming from {last}")
+        YOLO(str(last)).train(resume=True)
+    else:
+        data = build_dataset(work, params)
+        model = YOLO(str(model_yaml(work, params)))
+        model.train(
+            data=str(data),
+            epochs=params.epochs,
+            imgsz=params.imgsz,
+            batch=params.batch,
+            seed=params.seed,
+            deterministic=True,
+            device="cpu",
+            workers=2,
+            project=str(work),
+            name="run",
+            exist_ok=True,
+            pretrained=False,
+            amp=False,
+            plots=False,
+            mosaic=params.mosaic,
+            close_mosaic=max(1, params.epochs // 5),
+            patience=max(10, params.epochs // 3),
+            cache=True,
+            verbose=False,
+        )
+    best = run / "weights" / "best.pt"
+    held = (work / "real_holdout.txt").read_text().split()
+    meta = {
+        "training": asdict(params)
+        | {"real_holdout": held, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    }
+    (best.parent / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "ball", help="work folder")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sim-images", type=int, default=1200)
+    parser.add_argument("--sim-val-images", type=int, default=200)
+    parser.add_argument("--width", type=float, default=0.125, help="width multiple of the YOLO26 layout")
+    parser.add_argument("--depth", type=float, default=0.33, help="depth multiple of the YOLO26 layout")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
+    args = parser.parse_args()
+    os.environ["YOLO_OFFLINE"] = "1"
+    params = TrainParams(
+        architecture=f"yolo26-d{args.depth}-w{args.width}",
+        depth=args.depth,
+        width=args.width,
+        imgsz=args.imgsz,
+        epochs=args.epochs,
+        batch=args.batch,
+        seed=args.seed,
+        sim_images=args.sim_images,
+        sim_val_images=args.sim_val_images,
+        sim_train_seed=TRAIN_SEED,
+        sim_val_seed=VAL_SEED,
+        real_repeat=3,
+        real_holdout_every=5,
+        mosaic=0.5,
+    )
+    print("training parameters:", json.dumps(asdict(params)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    best = train(args, params)
+    print(f"best weights: {best} sha256 {sha256(best)}")
+    if args.ship:
+        args.ship.mkdir(parents=True, exist_ok=True)
+        shipped = args.ship / "ball.pt"
+        shutil.copy2(best, shipped)
+        shutil.copy2(best.parent / "train_meta.json", args.ship / "train_meta.json")
+        export = [sys.executable, "-m", "daemon", "export", str(shipped), "--imgsz", str(args.imgsz)]
+        subprocess.run([*export, "--out", str(args.ship)], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
