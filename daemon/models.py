@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 Image = npt.NDArray[np.uint8]
+Outcome = Literal["MAKE", "MISS"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Detections:
 class PuttEvent:
     """One classified putt. Times are seconds on the frame source's clock."""
 
-    outcome: str  # "MAKE" or "MISS"
+    outcome: Outcome
     detail: str  # the Proof of Putt string, e.g. "MAKE - HOLE: TOP - CENTER"
     start_time: float  # the ball left the mat
     time: float  # the putt was classified
