@@ -36,7 +36,7 @@ def _default_device_id() -> str:
 
 
 class _Group(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 class DeviceSettings(_Group):
@@ -117,6 +117,31 @@ class CalibrationSettings(_Group):
         if value.suffix.lower() != ".json":
             raise ValueError("expected a .json file")
         return value
+
+
+class TrackerSettings(_Group):
+    """Following balls from frame to frame."""
+
+    max_gap: float = Field(
+        0.5, ge=0, le=5, description="Seconds a ball may be hidden (putter, feet) and keep its track."
+    )
+
+
+class ClassifierSettings(_Group):
+    """The putt rules' timings, in seconds (Proof of Putt defaults)."""
+
+    mat_window: float = Field(
+        1.0, gt=0, le=10, description="A ball on the ramp starts a putt if it was on the mat this recently."
+    )
+    return_delay: float = Field(
+        0.25, ge=0, le=5, description="A putt's ball back on the mat after this long is a MISS - RETURN."
+    )
+    exit_timeout: float = Field(
+        3.0, gt=0, le=60, description="A ball gone from the ramp this long without an outcome is a timeout."
+    )
+    putt_timeout: float = Field(
+        8.0, gt=0, le=120, description="Longest a putt may stay undecided (a ball resting on the ramp)."
+    )
 
 
 class SessionSettings(_Group):
@@ -248,6 +273,8 @@ class Settings(BaseSettings):
     camera: CameraSettings = CameraSettings()
     model: ModelSettings = ModelSettings()
     calibration: CalibrationSettings = CalibrationSettings()
+    tracker: TrackerSettings = TrackerSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
     session: SessionSettings = SessionSettings()
     spool: SpoolSettings = SpoolSettings()
     upload: UploadSettings = UploadSettings()

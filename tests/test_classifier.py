@@ -1,0 +1,190 @@
+"""Tracking and classification on scripted ball paths over a real Proof of Putt calibration (1920x1080)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from daemon.calibration import load_calibration
+from daemon.classifier import ClassifierConfig, PuttClassifier
+from daemon.models import Box, Detection, Detections, PuttEvent
+from daemon.tracker import BallTracker, TrackerConfig
+from tests.test_calibration import REAL_FILES
+
+FPS = 30.0
+CAL = load_calibration(REAL_FILES[0])
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A ball moving in a straight line from start to end over seconds (end None: resting at start)."""
+
+    start: tuple[float, float]
+    end: tuple[float, float] | None
+    seconds: float
+
+
+def path(legs: Sequence[Leg | None]) -> list[tuple[float, float] | None]:
+    """Per-frame ball centres; a None leg item is one frame with the ball unseen."""
+    out: list[tuple[float, float] | None] = []
+    for leg in legs:
+        if leg is None:
+            out.append(None)
+            continue
+        n = max(1, round(leg.seconds * FPS))
+        end = leg.end or leg.start
+        for i in range(n):
+            f = i / n
+            out.append((leg.start[0] + (end[0] - leg.start[0]) * f, leg.start[1] + (end[1] - leg.start[1]) * f))
+    return out
+
+
+def hidden(seconds: float) -> list[None]:
+    return [None] * round(seconds * FPS)
+
+
+def run(*balls: Iterable[tuple[float, float] | None], tail: float = 5.0) -> list[PuttEvent]:
+    """Feed per-frame centres of several balls through tracker and classifier; flush after `tail` idle seconds."""
+    tracks = [list(b) for b in balls]
+    frames = max(len(t) for t in tracks) + round(tail * FPS)
+    tracker = BallTracker(TrackerConfig())
+    classifier = PuttClassifier(CAL, ClassifierConfig())
+    events: list[PuttEvent] = []
+    for i in range(frames):
+        t = 1000.0 + i / FPS
+        items = []
+        for track in tracks:
+            centre = track[i] if i < len(track) else None
+            if centre is not None:
+                box = Box(centre[0] - 10, centre[1] - 10, centre[0] + 10, centre[1] + 10)
+                items.append(Detection(box, 0.9))
+        events += classifier.update(tracker.update(Detections(i, t, tuple(items))))
+    return events + classifier.flush(1000.0 + frames / FPS)
+
+
+ON_MAT = (600.0, 500.0)
+RAMP_CENTER = (800.0, 500.0)
+BEFORE_HOLE = (860.0, 556.0)
+IN_HOLE_LOW = (895.0, 556.0)
+RETURN = (830.0, 745.0)
+
+
+def make_path() -> list[tuple[float, float] | None]:
+    return path(
+        [
+            Leg(ON_MAT, None, 2.0),
+            Leg(ON_MAT, RAMP_CENTER, 0.4),
+            Leg(RAMP_CENTER, BEFORE_HOLE, 0.3),
+            Leg(BEFORE_HOLE, IN_HOLE_LOW, 0.2),
+            *hidden(1.0),
+            Leg(RETURN, (770.0, 740.0), 0.5),
+            Leg((740.0, 680.0), (700.0, 600.0), 0.5),
+        ]
+    )
+
+
+def test_make_through_the_center_lane_into_the_low_quadrant() -> None:
+    events = run(make_path())
+    assert [e.detail for e in events] == ["MAKE - HOLE: LOW - CENTER"]
+    assert events[0].outcome == "MAKE"
+    assert events[0].entry_lane == "CENTER"
+    assert events[0].hole_quadrant == "LOW"
+
+
+def test_make_whose_return_is_never_seen_is_still_a_make() -> None:
+    ball = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, IN_HOLE_LOW, 0.4)])
+    events = run(ball)
+    assert [e.detail for e in events] == ["MAKE - HOLE: LOW - CENTER"]
+
+
+def test_catch_then_return_is_a_miss_with_entry_and_exit_lanes() -> None:
+    ball = path(
+        [
+            Leg((600.0, 380.0), None, 1.0),
+            Leg((600.0, 380.0), (800.0, 380.0), 0.4),  # LEFT lane
+            Leg((800.0, 380.0), (950.0, 400.0), 0.3),
+            Leg((1000.0, 420.0), (1005.0, 690.0), 0.6),  # in the catch
+            Leg((960.0, 735.0), RETURN, 0.5),  # down the ramp corner to the return track
+        ]
+    )
+    events = run(ball)
+    assert [e.detail for e in events] == ["MISS - CATCH: LEFT - LEFT"]
+
+
+def test_rolling_back_down_the_ramp_is_a_return_miss() -> None:
+    ball = path(
+        [
+            Leg((600.0, 650.0), None, 1.0),
+            Leg((600.0, 650.0), (790.0, 660.0), 0.4),  # RIGHT lane
+            Leg((790.0, 660.0), (830.0, 560.0), 0.4),  # drifts up into CENTER
+            Leg((830.0, 560.0), (650.0, 560.0), 0.6),  # back onto the mat
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MISS - RETURN: RIGHT - CENTER"]
+
+
+def test_ball_resting_on_the_ramp_times_out() -> None:
+    ball = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, None, 12.0)])
+    events = run(ball, tail=0.0)
+    assert [e.detail for e in events] == ["MISS - TIMEOUT: CENTER"]
+    assert events[0].time - events[0].start_time < 8.5
+
+
+def test_ball_that_leaves_view_times_out() -> None:
+    ball = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, (810.0, 300.0), 0.2)])
+    events = run(ball)
+    assert [e.detail for e in events] == ["MISS - TIMEOUT: CENTER"]
+
+
+def test_second_putt_while_the_first_ball_is_on_the_ramp_is_a_quick_putt() -> None:
+    first = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, (840.0, 520.0), 1.5)])
+    second = path(
+        [Leg((600.0, 650.0), None, 1.5), Leg((600.0, 650.0), (790.0, 660.0), 0.4), Leg((790.0, 660.0), None, 0.1)]
+    )
+    events = run(first, second, tail=10.0)
+    assert [e.detail for e in events] == ["MISS - QUICK PUTT", "MISS - TIMEOUT: RIGHT"]
+
+
+def test_resting_balls_on_the_mat_and_in_the_ignore_area_do_not_block_or_fake_putts() -> None:
+    resting_on_mat = path([Leg((500.0, 300.0), None, 8.0)])
+    resting_ignored = path([Leg((400.0, 800.0), None, 8.0)])
+    events = run(resting_on_mat, make_path(), resting_ignored)
+    assert [e.detail for e in events] == ["MAKE - HOLE: LOW - CENTER"]
+
+
+def test_ball_hidden_by_the_putter_for_under_half_a_second_keeps_its_track() -> None:
+    ball = path(
+        [
+            Leg(ON_MAT, None, 1.0),
+            Leg(ON_MAT, (700.0, 500.0), 0.3),
+            *hidden(0.4),
+            Leg((740.0, 500.0), RAMP_CENTER, 0.2),
+            Leg(RAMP_CENTER, IN_HOLE_LOW, 0.4),
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MAKE - HOLE: LOW - CENTER"]
+
+
+def test_no_putt_from_a_ball_placed_directly_on_the_ramp() -> None:
+    ball = path([Leg(RAMP_CENTER, None, 3.0)])
+    assert run(ball) == []
+
+
+def test_same_frames_give_the_same_events() -> None:
+    assert run(make_path()) == run(make_path())
+
+
+def test_tracker_keeps_ids_of_two_crossing_balls_apart() -> None:
+    tracker = BallTracker(TrackerConfig())
+    ids = []
+    for i in range(30):
+        t = i / FPS
+        a = (100.0 + 10 * i, 100.0)
+        b = (400.0 - 10 * i, 160.0)
+        dets = tuple(Detection(Box(x - 8, y - 8, x + 8, y + 8), 0.9) for x, y in (a, b))
+        obs = tracker.update(Detections(i, t, dets))
+        ids.append(sorted((round(ball.position.y), ball.track_id) for ball in obs.balls))
+    assert all(frame == ids[0] for frame in ids)
+    assert np.unique([tid for frame in ids for _, tid in frame]).size == 2
