@@ -37,7 +37,8 @@ def path(legs: Sequence[Leg | None]) -> list[tuple[float, float] | None]:
         end = leg.end or leg.start
         for i in range(n):
             f = i / n
-            out.append((leg.start[0] + (end[0] - leg.start[0]) * f, leg.start[1] + (end[1] - leg.start[1]) * f))
+            x = leg.start[0] + (end[0] - leg.start[0]) * f
+            out.append((x, leg.start[1] + (end[1] - leg.start[1]) * f))
     return out
 
 
@@ -46,7 +47,7 @@ def hidden(seconds: float) -> list[None]:
 
 
 def run(*balls: Iterable[tuple[float, float] | None], tail: float = 5.0) -> list[PuttEvent]:
-    """Feed per-frame centres of several balls through tracker and classifier; flush after `tail` idle seconds."""
+    """Feed per-frame centres of balls through tracker and classifier; flush after `tail` idle seconds."""
     tracks = [list(b) for b in balls]
     frames = max(len(t) for t in tracks) + round(tail * FPS)
     tracker = BallTracker(TrackerConfig())
@@ -133,16 +134,17 @@ def test_ball_resting_on_the_ramp_times_out() -> None:
 
 
 def test_ball_that_leaves_view_times_out() -> None:
-    ball = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, (810.0, 300.0), 0.2)])
+    off_view = (810.0, 300.0)
+    ball = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, off_view, 0.2)])
     events = run(ball)
     assert [e.detail for e in events] == ["MISS - TIMEOUT: CENTER"]
 
 
 def test_second_putt_while_the_first_ball_is_on_the_ramp_is_a_quick_putt() -> None:
-    first = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, (840.0, 520.0), 1.5)])
-    second = path(
-        [Leg((600.0, 650.0), None, 1.5), Leg((600.0, 650.0), (790.0, 660.0), 0.4), Leg((790.0, 660.0), None, 0.1)]
-    )
+    slow = (840.0, 520.0)
+    first = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, slow, 1.5)])
+    a, b = (600.0, 650.0), (790.0, 660.0)
+    second = path([Leg(a, None, 1.5), Leg(a, b, 0.4), Leg(b, None, 0.1)])
     events = run(first, second, tail=10.0)
     assert [e.detail for e in events] == ["MISS - QUICK PUTT", "MISS - TIMEOUT: RIGHT"]
 
