@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from daemon import __version__
-from daemon.errors import ConfigError, PuttDaemonError
+from daemon.errors import CalibrationError, ConfigError, ModelError, PuttDaemonError
 
 EX_OK = 0
 EX_FAIL = 1
@@ -101,9 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     process = command(
         "process",
         "Run the vision pipeline on a recorded clip and write session reports.",
-        _not_available("process"),
+        _lazy("daemon.process", "process_command"),
     )
     process.add_argument("video", type=Path, help="video file to process")
+    process.add_argument(
+        "--calibration", type=Path, default=None, help="calibration file (default: the setting)"
+    )
+    process.add_argument(
+        "--out", type=Path, default=Path("putt-reports"), help="report folder (default putt-reports)"
+    )
+    process.add_argument(
+        "--annotate", type=Path, default=None, metavar="OUT.mp4", help="write an annotated video"
+    )
+    process.add_argument(
+        "--start",
+        default=None,
+        help="UTC time the clip started, ISO-8601 (default: file time minus its length)",
+    )
 
     export = command(
         "export",
@@ -132,9 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     calibrate = command(
-        "calibrate", "Check a calibration file and draw its regions.", _not_available("calibrate")
+        "calibrate",
+        "Check a calibration file and draw its regions.",
+        _lazy("daemon.calibrate", "calibrate_command"),
     )
     calibrate.add_argument("--check", type=Path, metavar="FILE", help="calibration file to check")
+    calibrate.add_argument("--image", type=Path, help="a camera still to draw the regions on")
+    calibrate.add_argument("--out", type=Path, help="where to write the drawing (default FILE.png)")
 
     command(
         "queue", "List the session reports waiting for upload and those set aside.", _not_available("queue")
@@ -167,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("putt-daemon: bad configuration:", file=sys.stderr)
         for line in err.lines:
             print(f"  {line}", file=sys.stderr)
+        return EX_CONFIG
+    except (CalibrationError, ModelError) as err:
+        print(f"putt-daemon: {err}", file=sys.stderr)
         return EX_CONFIG
     except PuttDaemonError as err:
         print(f"putt-daemon: {err}", file=sys.stderr)

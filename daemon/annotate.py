@@ -1,0 +1,83 @@
+"""Debug drawing for `process --annotate`: regions, ball boxes, tracks and each putt's outcome on the frame.
+
+This is how a user checks a calibration against a recorded clip; it is a stage of its own so the vision loop
+never carries drawing code.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from daemon.calibration import CLICKED, Calibration, Region
+from daemon.errors import CameraError
+from daemon.models import Frame, Image, PuttEvent
+from daemon.tracker import BallObservation
+
+_COLOURS = {
+    Region.MAT: (60, 180, 60),
+    Region.RAMP: (200, 160, 40),
+    Region.HOLE: (0, 0, 0),
+    Region.LEFT_OF_MAT: (120, 120, 120),
+    Region.CATCH: (40, 40, 200),
+    Region.RETURN_TRACK: (200, 60, 200),
+    Region.IGNORE_AREA: (90, 90, 90),
+}
+_LABEL_SECONDS = 2.5
+
+
+def draw_regions(image: Image, calibration: Calibration) -> None:
+    """Outline every clicked region, the ramp lanes and the cup quadrants."""
+    for region in (*CLICKED, Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT):
+        points = np.array(calibration.polygons[region], dtype=np.int32).reshape(-1, 1, 2)
+        cv2.polylines(image, [points], isClosed=True, color=_COLOURS.get(region, (160, 120, 40)), thickness=1)
+    for region in (Region.HOLE_TOP, Region.HOLE_RIGHT, Region.HOLE_LOW, Region.HOLE_LEFT):
+        points = np.array(calibration.polygons[region], dtype=np.int32).reshape(-1, 1, 2)
+        cv2.polylines(image, [points], isClosed=True, color=(0, 200, 255), thickness=1)
+
+
+class Annotator:
+    """Writes an annotated copy of a clip."""
+
+    def __init__(self, path: Path, calibration: Calibration, fps: float, size: tuple[int, int]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+        if not self._writer.isOpened():
+            raise CameraError(f"cannot write annotated video: {path}")
+        self._calibration = calibration
+        self._trails: dict[int, deque[tuple[int, int]]] = {}
+        self._labels: deque[PuttEvent] = deque()
+
+    def add(self, frame: Frame, observation: BallObservation, putts: tuple[PuttEvent, ...]) -> None:
+        """Draw one frame."""
+        image = frame.image.copy()
+        draw_regions(image, self._calibration)
+        live = set()
+        for ball in observation.balls:
+            live.add(ball.track_id)
+            trail = self._trails.setdefault(ball.track_id, deque(maxlen=45))
+            trail.append((round(ball.position.x), round(ball.position.y)))
+            if len(trail) > 1:
+                cv2.polylines(
+                    image, [np.array(trail, dtype=np.int32).reshape(-1, 1, 2)], False, (0, 255, 255), 1
+                )
+            if ball.box is not None:
+                b = ball.box
+                cv2.rectangle(image, (round(b.x1), round(b.y1)), (round(b.x2), round(b.y2)), (0, 0, 255), 1)
+        self._trails = {k: v for k, v in self._trails.items() if k in live}
+        self._labels.extend(putts)
+        while self._labels and frame.timestamp - self._labels[0].time > _LABEL_SECONDS:
+            self._labels.popleft()
+        for row, putt in enumerate(self._labels):
+            colour = (0, 200, 0) if putt.is_make else (0, 0, 230)
+            cv2.putText(
+                image, putt.detail, (8, 20 + 18 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA
+            )
+        self._writer.write(image)
+
+    def close(self) -> None:
+        """Finish the file."""
+        self._writer.release()

@@ -1,0 +1,80 @@
+"""The vision pipeline: a frame in, the putts and finished sessions it produced out.
+
+detector -> tracker -> classifier -> session keeper. It never touches the network; `service.py` and the
+`process` command hand its sessions to the reports and the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from daemon.classifier import PuttClassifier
+from daemon.models import Detections, Frame, PuttEvent, Session
+from daemon.sessions import SessionKeeper
+from daemon.tracker import BallObservation, BallTracker
+
+
+class Detector(Protocol):
+    """Finds balls in a frame."""
+
+    def detect(self, frame: Frame) -> Detections:
+        """Every ball in FRAME, in frame pixels."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStep:
+    """What one frame produced."""
+
+    detections: Detections
+    observation: BallObservation
+    putts: tuple[PuttEvent, ...]
+    sessions: tuple[Session, ...]
+
+
+class VisionPipeline:
+    """Runs one frame at a time through the stages it was given."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        tracker: BallTracker,
+        classifier: PuttClassifier,
+        sessions: SessionKeeper,
+        epoch_offset: float,
+    ) -> None:
+        self._detector = detector
+        self._tracker = tracker
+        self._classifier = classifier
+        self._sessions = sessions
+        self._epoch_offset = epoch_offset
+
+    def process(self, frame: Frame) -> PipelineStep:
+        """Detect, track, classify and group one frame."""
+        detections = self._detector.detect(frame)
+        observation = self._tracker.update(detections)
+        putts = tuple(self._classifier.update(observation))
+        finished = self._record(putts)
+        if not self._classifier.putt_in_progress:
+            idle = self._sessions.tick(frame.timestamp)
+            if idle is not None:
+                finished.append(idle)
+        return PipelineStep(detections, observation, putts, tuple(finished))
+
+    def finish(self, t: float, reason: str) -> tuple[list[PuttEvent], list[Session]]:
+        """Decide the putt in progress and close the open session (end of input, shutdown, command)."""
+        putts = self._classifier.flush(t)
+        finished = self._record(tuple(putts))
+        last = self._sessions.end(reason)
+        if last is not None:
+            finished.append(last)
+        return putts, finished
+
+    def _record(self, putts: tuple[PuttEvent, ...]) -> list[Session]:
+        finished = []
+        for putt in putts:
+            split = self._sessions.add_putt(putt, self._epoch_offset)
+            if split is not None:
+                finished.append(split)
+        return finished
