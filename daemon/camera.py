@@ -118,7 +118,7 @@ def open_source(config: CameraConfig) -> FrameSource:
     """Open the source the camera setting names."""
     kind = source_kind(config.source)
     if kind == "sim":
-        from daemon.sim.source import SimulatedCamera  # noqa: PLC0415  # the simulator loads only when asked for
+        from daemon.sim.clip import SimulatedCamera  # noqa: PLC0415  # the simulator loads only when asked for
 
         return SimulatedCamera.from_url(config.source, config.width, config.height, config.fps)
     if kind == "file":

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = command(
         "simulate",
         "Render a simulated putting session or a detector training dataset.",
-        _lazy("daemon.sim.cli", "simulate_command"),
+        _lazy("daemon.sim.command", "simulate_command"),
     )
     from daemon.sim.cli_args import add_simulate_arguments  # noqa: PLC0415  # argparse only, no numpy
 

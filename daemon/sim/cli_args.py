@@ -18,3 +18,8 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640, help="frame width (default 640)")
     parser.add_argument("--height", type=int, default=480, help="frame height (default 480)")
     parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    parser.add_argument(
+        "--default-rig",
+        action="store_true",
+        help="the default rig pose (config/calibration.json) for any seed",
+    )

@@ -1,0 +1,31 @@
+"""`putt-daemon simulate`: a clip with its truth and calibration, or a detector training dataset."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+
+from daemon.sim.clip import ClipSpec, write_clip
+from daemon.sim.dataset import write_dataset
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Entry point of `putt-daemon simulate`."""
+    started = time.monotonic()
+    if args.dataset is not None:
+        written = write_dataset(args.dataset, args.images, args.seed)
+        balls = sum(len(d.balls) for d in written)
+        print(f"{len(written)} images, {balls} balls -> {args.dataset} ({time.monotonic() - started:.1f} s)")
+        return 0
+    spec = ClipSpec(args.seed, args.sessions, args.putts, args.width, args.height, args.fps,
+                    default_rig=args.default_rig)  # fmt: skip
+    truth = write_clip(spec, args.out)
+    kinds = Counter(p["kind"] for p in truth["putts"])
+    print(
+        f"{truth['frames']} frames ({truth['frames'] / args.fps:.0f} s), {len(truth['sessions'])} sessions, "
+        f"{len(truth['putts'])} putts ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}) "
+        f"-> {args.out} "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    return 0

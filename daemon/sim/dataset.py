@@ -1,0 +1,113 @@
+"""Detector training data: single frames of many random scenes, YOLO-labelled (class 0 = ball).
+
+Each image is a new scene (colours, lighting, pose, ball size) with balls where a camera would see them (mat,
+ramp, cup edge, catch, return track, floor), some rolling fast, some half hidden by a foot or the putter, and
+hard negatives with no ball at all but white specks. `meta.jsonl` says what each image holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from daemon.atomicfile import write_atomic, write_text_atomic
+from daemon.models import Box
+from daemon.progress import Progress
+from daemon.sim.motion import BallState
+from daemon.sim.render import Renderer
+from daemon.sim.rig import make_scene
+from daemon.sim.script import Occluder
+from daemon.sim.truth import BallView
+
+_SIZES = ((640, 480), (640, 480), (640, 480), (800, 600), (1280, 720), (960, 540))
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetImage:
+    """What one dataset image holds."""
+
+    name: str
+    seed: int
+    balls: tuple[Box, ...]
+    occluded: bool
+    negative: bool
+
+
+def _random_spot(rng: np.random.Generator) -> tuple[float, float]:
+    # mat, ramp, catch, return track, left of the mat, anywhere (floor included)
+    areas = (((120, 355), (5, 295)), ((370, 485), (95, 295)), ((500, 532), (80, 315)),
+             ((375, 478), (314, 334)), ((5, 105), (5, 295)), ((-20, 560), (-30, 420)))  # fmt: skip
+    (x0, x1), (y0, y1) = areas[int(rng.choice(len(areas), p=[0.35, 0.3, 0.08, 0.07, 0.05, 0.15]))]
+    return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+
+
+def render_example(seed: int) -> tuple[np.ndarray, DatasetImage]:
+    """One random scene with 0-4 balls; boxes are the exact drawn discs, clipped to the frame."""
+    rng = np.random.default_rng([seed, 7])
+    width, height = _SIZES[int(rng.integers(len(_SIZES)))]
+    scene = make_scene(seed, width, height)
+    renderer = Renderer(scene, seed, noise_banks=1)
+    negative = rng.random() < 0.08
+    count = 0 if negative else int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
+    r = scene.ball_diameter / 2
+    views = []
+    for i in range(count):
+        x, y = _random_spot(rng)
+        speed = float(rng.choice([0.0, 0.0, rng.uniform(50, 400)]))
+        state = BallState((x, y), True, speed, float(rng.uniform(-np.pi, np.pi)))
+        cx, cy = scene.to_image(x, y)
+        views.append(BallView(i + 1, Box(cx - r, cy - r, cx + r, cy + r), state, False))
+    occluders = []
+    occluded = bool(views) and rng.random() < 0.15
+    if occluded:
+        target = views[0].state.position
+        d = scene.ball_radius_units * 2
+        kind = "foot" if rng.random() < 0.5 else "putter"
+        near = (target[0] - float(rng.uniform(1.0, 1.6)) * d, target[1] + float(rng.uniform(-0.3, 0.3)) * d)
+        occluders.append((Occluder(kind, 0.0, 1.0, near, near, 1.6 * d if kind == "foot" else d), near))
+    image = renderer.render(float(rng.uniform(0, 60)), views, occluders)
+    boxes = tuple(
+        Box(max(v.box.x1, 0), max(v.box.y1, 0), min(v.box.x2, width), min(v.box.y2, height))
+        for v in views
+        if v.box.x2 > 2 and v.box.y2 > 2 and v.box.x1 < width - 2 and v.box.y1 < height - 2
+    )
+    return image.copy(), DatasetImage(f"sim_{seed:07d}", seed, boxes, occluded, negative)
+
+
+def write_dataset(out: Path, images: int, seed: int, *, progress: bool = True) -> list[DatasetImage]:
+    """Write IMAGES examples (scene seeds SEED*100000 + i) as a YOLO dataset under OUT."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    bar = Progress("dataset", images) if progress else None
+    written = []
+    for i in range(images):
+        image, info = render_example(seed * 100_000 + i)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise OSError(f"cannot encode image {info.name}")
+        write_atomic(out / "images" / f"{info.name}.jpg", jpeg.tobytes())
+        h, w = image.shape[:2]
+        lines = [
+            f"0 {b.center.x / w:.6f} {b.center.y / h:.6f} {b.width / w:.6f} {b.height / h:.6f}\n"
+            for b in info.balls
+        ]
+        write_text_atomic(out / "labels" / f"{info.name}.txt", "".join(lines))
+        written.append(info)
+        if bar is not None:
+            bar.update(i + 1)
+    if bar is not None:
+        bar.close()
+    meta = "".join(
+        json.dumps({"name": d.name, "seed": d.seed, "balls": len(d.balls), "occluded": d.occluded,
+                    "negative": d.negative}) + "\n"
+        for d in written
+    )  # fmt: skip
+    write_text_atomic(out / "meta.jsonl", meta)
+    write_text_atomic(
+        out / "data.yaml", f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n  0: ball\n"
+    )
+    return written

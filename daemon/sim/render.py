@@ -1,0 +1,137 @@
+"""Rendering a simulated frame: a static background drawn once per scene, then per frame only the balls,
+the putter and feet, the lighting and sensor noise. Fast enough for several times real time on one core.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from daemon.models import Image
+from daemon.sim import rig
+from daemon.sim.rig import Scene
+from daemon.sim.script import Occluder
+from daemon.sim.truth import BallView
+
+_SHIFT = 4  # sub-pixel bits for cv2 drawing
+_ONE = 1 << _SHIFT
+
+
+def _fixed(x: float, y: float) -> tuple[int, int]:
+    return round(x * _ONE), round(y * _ONE)
+
+
+def _polygon(scene: Scene, points: tuple[tuple[float, float], ...]) -> np.ndarray:
+    return np.array([_fixed(*scene.to_image(x, y)) for x, y in points], np.int32).reshape(-1, 1, 2)
+
+
+def _shade(colour: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    b, g, r = (min(255, max(0, round(c * factor))) for c in colour)
+    return b, g, r
+
+
+def draw_background(scene: Scene, rng: np.random.Generator) -> Image:
+    """Floor, mat, ramp, cup, catch and return track, with texture, specks and vignetting."""
+    h, w, look = scene.height, scene.width, scene.look
+    image = np.empty((h, w, 3), np.uint8)
+    image[:] = look.floor
+    regions = (
+        (rig.MAT, look.mat), (rig.RAMP, look.ramp), (rig.CATCH, look.catch), (rig.RETURN_TRACK, look.track),
+    )  # fmt: skip
+    for points, colour in regions:
+        cv2.fillPoly(image, [_polygon(scene, points)], colour, cv2.LINE_AA, _SHIFT)
+    # Mown stripes across the mat.
+    for i in range(0, 245, 35):
+        band = ((115 + i, 0), (min(115 + i + 17, 360), 0), (min(115 + i + 17, 360), 300), (115 + i, 300))
+        cv2.fillPoly(image, [_polygon(scene, band)], _shade(look.mat, 1.07), cv2.LINE_AA, _SHIFT)
+    cx, cy = scene.to_image(*rig.HOLE_CENTRE)
+    cup = scene.cup_radius_units * scene.pose.scale
+    cv2.circle(
+        image, _fixed(cx, cy), round((cup + 1.5) * _ONE), _shade(look.ramp, 0.75), -1, cv2.LINE_AA, _SHIFT
+    )
+    cv2.circle(image, _fixed(cx, cy), round(cup * _ONE), (18, 18, 20), -1, cv2.LINE_AA, _SHIFT)
+    texture = cv2.GaussianBlur(rng.normal(0, look.texture, (h, w)).astype(np.float32), (3, 3), 0)
+    blotches = cv2.resize(rng.normal(0, look.texture, (h // 24 + 1, w // 24 + 1)).astype(np.float32), (w, h))
+    shaded = image.astype(np.float32) + (texture + blotches)[:, :, None]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    vignette = 1.0 - 0.25 * (((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2)
+    shaded *= vignette[:, :, None] * np.array(look.tint, np.float32)
+    image = np.clip(shaded, 0, 255).astype(np.uint8, copy=False)
+    for _ in range(int(rng.integers(3, 12))):  # lint and specks: white dots that are not balls
+        x, y = float(rng.uniform(0, w)), float(rng.uniform(0, h))
+        cv2.circle(image, _fixed(x, y), round(float(rng.uniform(0.6, 1.8)) * _ONE), (225, 228, 230), -1,
+                   cv2.LINE_AA, _SHIFT)  # fmt: skip
+    drawn: Image = image
+    return drawn
+
+
+class Renderer:
+    """Draws frames of one scene."""
+
+    def __init__(self, scene: Scene, seed: int, noise_banks: int = 6) -> None:
+        rng = np.random.default_rng(seed)
+        self.scene = scene
+        self.background = draw_background(scene, rng)
+        shape = (scene.height, scene.width, 3)
+        sigma = scene.look.noise
+        self._noise_up = [np.abs(rng.normal(0, sigma, shape)).astype(np.uint8) for _ in range(noise_banks)]
+        self._noise_down = [np.abs(rng.normal(0, sigma, shape)).astype(np.uint8) for _ in range(noise_banks)]
+        self._rng = rng
+        self._frame = np.empty(shape, np.uint8)
+        self._shadow = _shade(scene.look.mat, 0.55)
+
+    def gain(self, t: float) -> float:
+        """Lighting at time t: slow drift plus a little flicker."""
+        look = self.scene.look
+        drift = 1 + look.drift_amount * math.sin(2 * math.pi * t / look.drift_period)
+        return look.light * drift * (1 + look.flicker * float(self._rng.standard_normal()))
+
+    def render(
+        self, t: float, balls: list[BallView], occluders: list[tuple[Occluder, tuple[float, float]]]
+    ) -> Image:
+        """The frame at time t (a buffer reused by the next call: copy it to keep it)."""
+        frame = self._frame
+        np.copyto(frame, self.background)
+        for view in balls:
+            self._ball(frame, view)
+        for occluder, at in occluders:
+            self._occluder(frame, occluder, at)
+        cv2.convertScaleAbs(frame, frame, alpha=self.gain(t))
+        i, j = self._rng.integers(0, len(self._noise_up), 2)
+        cv2.add(frame, self._noise_up[i], frame)
+        cv2.subtract(frame, self._noise_down[j], frame)
+        return frame
+
+    def _ball(self, frame: Image, view: BallView) -> None:
+        scene = self.scene
+        c = view.box.center
+        r = scene.ball_diameter / 2
+        colour = scene.look.ball
+        shadow = _fixed(c.x + 0.25 * r, c.y + 0.3 * r)
+        cv2.circle(frame, shadow, round(r * _ONE), self._shadow, -1, cv2.LINE_AA, _SHIFT)
+        step = view.state.speed * scene.pose.scale / scene.fps / 2  # half a frame of exposure
+        if step > 1.5:
+            heading = view.state.heading + math.radians(scene.pose.angle)
+            dx, dy = step * math.cos(heading), step * math.sin(heading)
+            cv2.line(frame, _fixed(c.x - dx, c.y - dy), _fixed(c.x + dx, c.y + dy), _shade(colour, 0.9),
+                     max(1, round(2 * r)), cv2.LINE_AA, _SHIFT)  # fmt: skip
+        cv2.circle(frame, _fixed(c.x, c.y), round(r * _ONE), _shade(colour, 0.82), -1, cv2.LINE_AA, _SHIFT)
+        lit = _fixed(c.x - 0.12 * r, c.y - 0.12 * r)
+        cv2.circle(frame, lit, round(0.82 * r * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(frame, _fixed(c.x - 0.35 * r, c.y - 0.35 * r), round(0.25 * r * _ONE), (252, 252, 252), -1,
+                   cv2.LINE_AA, _SHIFT)  # fmt: skip
+
+    def _occluder(self, frame: Image, occluder: Occluder, at: tuple[float, float]) -> None:
+        scene = self.scene
+        x, y = scene.to_image(*at)
+        size = occluder.size * scene.pose.scale
+        angle = scene.pose.angle
+        if occluder.kind == "putter":
+            rect = ((x, y), (1.2 * size, 3.2 * size), angle + 90)
+            box = cv2.boxPoints(rect)
+            cv2.fillPoly(frame, [np.round(box * _ONE).astype(np.int32)], (45, 45, 50), cv2.LINE_AA, _SHIFT)
+            return
+        axes = (round(1.8 * size), round(0.9 * size))
+        cv2.ellipse(frame, (round(x), round(y)), axes, angle, 0, 360, (30, 28, 35), -1, cv2.LINE_AA)
