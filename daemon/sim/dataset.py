@@ -33,6 +33,7 @@ class DatasetImage:
     name: str
     seed: int
     balls: tuple[Box, ...]
+    moving: tuple[bool, ...]  # drawn with motion blur
     occluded: bool
     negative: bool
 
@@ -70,12 +71,14 @@ def render_example(seed: int) -> tuple[np.ndarray, DatasetImage]:
         near = (target[0] - float(rng.uniform(1.0, 1.6)) * d, target[1] + float(rng.uniform(-0.3, 0.3)) * d)
         occluders.append((Occluder(kind, 0.0, 1.0, near, near, 1.6 * d if kind == "foot" else d), near))
     image = renderer.render(float(rng.uniform(0, 60)), views, occluders)
+    seen = [
+        v for v in views if v.box.x2 > 2 and v.box.y2 > 2 and v.box.x1 < width - 2 and v.box.y1 < height - 2
+    ]
     boxes = tuple(
-        Box(max(v.box.x1, 0), max(v.box.y1, 0), min(v.box.x2, width), min(v.box.y2, height))
-        for v in views
-        if v.box.x2 > 2 and v.box.y2 > 2 and v.box.x1 < width - 2 and v.box.y1 < height - 2
+        Box(max(v.box.x1, 0), max(v.box.y1, 0), min(v.box.x2, width), min(v.box.y2, height)) for v in seen
     )
-    return image.copy(), DatasetImage(f"sim_{seed:07d}", seed, boxes, occluded, negative)
+    moving = tuple(v.state.speed > 0 for v in seen)
+    return image.copy(), DatasetImage(f"sim_{seed:07d}", seed, boxes, moving, occluded, negative)
 
 
 def write_dataset(out: Path, images: int, seed: int, *, progress: bool = True) -> list[DatasetImage]:

@@ -1,0 +1,225 @@
+"""The simulator: deterministic, every outcome on demand and consistent with its label, truthful labels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from daemon.calibration import Region, load_calibration, parse_calibration
+from daemon.models import Box, Point
+from daemon.sim.clip import ClipSpec, SimulatedCamera, build_clip
+from daemon.sim.dataset import render_example, write_dataset
+from daemon.sim.rig import make_scene
+from daemon.sim.script import ClipScript, PuttRequest, PuttTruth
+
+ON_DEMAND = (
+    PuttRequest("MAKE", "TOP"), PuttRequest("MAKE", "RIGHT"), PuttRequest("MAKE", "LOW"),
+    PuttRequest("MAKE", "LEFT"), PuttRequest("CATCH"), PuttRequest("RETURN"), PuttRequest("TIMEOUT"),
+    PuttRequest("QUICK"),
+)  # fmt: skip
+RAMP = (Region.RAMP, Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT)
+
+
+def centres(script: ClipScript, putt: PuttTruth) -> list[tuple[float, Point]]:
+    """The putt's ball centre in the image at every frame from the strike until it settles."""
+    scene = script.scene
+    ball = script.balls[putt.ball_id - 1]
+    out = []
+    for f in range(putt.first_frame, putt.last_frame + 1):
+        state = ball.state(f / scene.fps)
+        if state is not None and state.visible:
+            out.append((f / scene.fps, Point(*scene.to_image(*state.position))))
+    return out
+
+
+def first(script: ClipScript, path: list[tuple[float, Point]], regions: tuple[Region, ...]) -> float | None:
+    cal = script.scene.calibration
+    return next((t for t, p in path if any(cal.contains(r, p) for r in regions)), None)
+
+
+def test_same_seed_same_frames_and_truth() -> None:
+    spec = ClipSpec(seed=11, putts=2)
+    one, two = SimulatedCamera(spec, realtime=False), SimulatedCamera(spec, realtime=False)
+    assert one.truth.putts == two.truth.putts
+    for _ in range(150):
+        a, b = one.read(), two.read()
+        assert a is not None
+        assert b is not None
+        assert a.index == b.index
+        assert np.array_equal(a.image, b.image)
+    other = SimulatedCamera(ClipSpec(seed=12, putts=2), realtime=False).read()
+    assert other is not None
+    assert not np.array_equal(other.image, a.image)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_every_outcome_on_demand_with_a_consistent_trajectory(seed: int) -> None:
+    script, _, _ = build_clip(ClipSpec(seed=seed, requests=ON_DEMAND, default_rig=seed == 0))
+    cal = script.scene.calibration
+    by_kind = {p.kind: p for p in script.putts if p.kind != "MAKE"}
+    makes = [p for p in script.putts if p.kind == "MAKE"]
+    assert [p.detail.split(" - ")[1].split(": ")[1] for p in makes[:4]] == ["TOP", "RIGHT", "LOW", "LEFT"]
+    for putt in makes:
+        path = centres(script, putt)
+        in_hole = first(script, path, (Region.HOLE_TOP, Region.HOLE_RIGHT, Region.HOLE_LOW, Region.HOLE_LEFT))
+        back = first(script, path, (Region.RETURN_TRACK,))
+        assert in_hole is not None
+        assert back is not None
+        assert in_hole < back
+        assert first(script, path, (Region.CATCH,)) is None
+        assert putt.detail.startswith("MAKE - HOLE: ")
+    catch = centres(script, by_kind["CATCH"])
+    touched, back = first(script, catch, (Region.CATCH,)), first(script, catch, (Region.RETURN_TRACK,))
+    assert touched is not None
+    assert back is not None
+    assert touched < back
+    assert by_kind["CATCH"].detail.startswith("MISS - CATCH: ")
+    returned = centres(script, by_kind["RETURN"])
+    on_ramp = first(script, returned, RAMP)
+    assert on_ramp is not None
+    assert any(t > on_ramp and cal.contains(Region.MAT, p) for t, p in returned)
+    assert first(script, returned, (Region.CATCH, Region.RETURN_TRACK, Region.HOLE)) is None
+    assert by_kind["RETURN"].detail.startswith("MISS - RETURN: ")
+    timeout = centres(script, by_kind["TIMEOUT"])
+    assert first(script, timeout, (Region.RETURN_TRACK, Region.CATCH, Region.HOLE)) is None
+    assert by_kind["TIMEOUT"].detail.startswith("MISS - TIMEOUT: ")
+    quick = by_kind["QUICK"]
+    assert quick.detail == "MISS - QUICK PUTT"
+    follower = script.putts[quick.index]  # the putt that started before the quick ball came back
+    quick_ball = script.balls[quick.ball_id - 1]
+    state = quick_ball.state(follower.start_time)
+    assert state is not None
+    assert any(cal.contains(r, Point(*script.scene.to_image(*state.position))) for r in RAMP)
+
+
+def test_sessions_and_idle_gaps_in_the_truth() -> None:
+    script, _, _ = build_clip(ClipSpec(seed=7, sessions=3, putts=3, idle_gap=(130.0, 140.0)))
+    assert [s.putts for s in script.sessions] == [3, 3, 3] or len(script.putts) > 9  # a quick putt adds one
+    for earlier, later in zip(script.sessions, script.sessions[1:], strict=False):
+        assert later.start_time - earlier.end_time > 120.0
+    for putt in script.putts:
+        assert putt.start_time >= putt.strike_time
+        assert putt.first_frame <= putt.last_frame
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_calibration_validates_and_round_trips(seed: int, tmp_path: Path) -> None:
+    scene = make_scene(seed)
+    again = parse_calibration(json.loads(json.dumps(scene.calibration.to_json())))
+    assert again.polygons == scene.calibration.polygons
+    scene.calibration.save(tmp_path / "cal.json")
+    assert load_calibration(tmp_path / "cal.json").polygons == scene.calibration.polygons
+
+
+def test_default_calibration_file_is_the_default_rig() -> None:
+    shipped = load_calibration(Path(__file__).resolve().parents[1] / "config" / "calibration.json")
+    assert shipped.polygons == make_scene(0, vary_pose=False).calibration.polygons
+    mat, ramp = shipped.polygons[Region.MAT], shipped.polygons[Region.RAMP]
+    assert max(x for x, _ in mat) < min(x for x, _ in ramp)  # putts travel left to right
+
+
+def fitted_circle_box(image: np.ndarray, label: Box) -> Box | None:
+    """Fit a circle to the bright blob inside (a margin around) the labelled box."""
+    m = 4
+    x1, y1 = max(int(label.x1) - m, 0), max(int(label.y1) - m, 0)
+    x2, y2 = min(int(label.x2) + m + 1, image.shape[1]), min(int(label.y2) + m + 1, image.shape[0])
+    grey = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
+    _, mask = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    largest = max(contours, key=cv2.contourArea)
+    bx, by, bw, bh = cv2.boundingRect(largest)
+    if bx == 0 or by == 0 or bx + bw == mask.shape[1] or by + bh == mask.shape[0]:
+        return None  # the blob runs into its surroundings (the cup, a speck): no clean circle to fit
+    blob = np.zeros_like(mask)
+    cv2.drawContours(blob, [largest], -1, 255, -1)
+    # A circle with the blob's area and centroid: robust to the anti-aliased rim, unlike an enclosing circle.
+    moments = cv2.moments(blob, binaryImage=True)
+    r = float(np.sqrt(moments["m00"] / np.pi))
+    cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    return Box(x1 + cx - r, y1 + cy - r, x1 + cx + r, y1 + cy + r)
+
+
+def test_dataset_labels_match_the_drawn_balls() -> None:
+    checked = 0
+    for seed in range(60):
+        image, info = render_example(seed)
+        if info.occluded or info.negative:
+            continue
+        for box, moving in zip(info.balls, info.moving, strict=True):
+            inside = box.x1 > 6 and box.y1 > 6 and box.x2 < image.shape[1] - 6 and box.y2 < image.shape[0] - 6
+            alone = all(other is box or box.iou(other) == 0 for other in info.balls)
+            if moving or not inside or not alone:
+                continue
+            fitted = fitted_circle_box(image, box)
+            if fitted is None:
+                continue
+            assert box.iou(fitted) > 0.9, (seed, box, fitted)
+            checked += 1
+    assert checked >= 30
+
+
+def test_dataset_folder_layout(tmp_path: Path) -> None:
+    written = write_dataset(tmp_path, 12, seed=3, progress=False)
+    assert len(list((tmp_path / "images").glob("*.jpg"))) == 12
+    for info in written:
+        lines = (tmp_path / "labels" / f"{info.name}.txt").read_text().splitlines()
+        assert len(lines) == len(info.balls)
+        for line in lines:
+            cls, *xywh = line.split()
+            assert cls == "0"
+            assert all(0 <= float(v) <= 1 for v in xywh)
+    assert "0: ball" in (tmp_path / "data.yaml").read_text()
+    assert len((tmp_path / "meta.jsonl").read_text().splitlines()) == 12
+
+
+def test_simulate_command_writes_a_readable_clip(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    out = tmp_path / "clip"
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "simulate", "--out", str(out), "--putts", "1", "--seed", "2"],
+        capture_output=True, text=True, env=cli_env, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    truth = json.loads((out / "truth.json").read_text())
+    capture = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == truth["frames"]
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    assert frame.shape == (480, 640, 3)
+    assert len(truth["frame_boxes"]) == truth["frames"]
+    assert load_calibration(out / "calibration.json").frame_size == (640, 480)
+
+
+class FakeClock:
+    """Wall time that only moves when the camera sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_live_source_paces_frames_to_real_time_and_skips_dropped_ones() -> None:
+    clock = FakeClock()
+    camera = SimulatedCamera(ClipSpec(seed=5, putts=1), clock=clock, sleep=clock.sleep)
+    frames = []
+    while (frame := camera.read()) is not None and frame.index < 300:
+        frames.append(frame)
+    assert all(f.timestamp == pytest.approx(1_700_000_000.0 + f.index / 30.0) for f in frames)
+    assert clock.now == pytest.approx(frames[-1].timestamp)
+    assert not {f.index for f in frames} & camera.truth.dropped
+    assert len(frames) == 300 - len([d for d in camera.truth.dropped if d < 300])
