@@ -21,7 +21,7 @@ from daemon.classifier import ClassifierConfig, PuttClassifier
 from daemon.configuration import load_settings
 from daemon.detector import BallDetector, DetectorConfig, file_sha256
 from daemon.logs import set_level
-from daemon.models import PuttEvent, Session
+from daemon.models import Frame, PuttEvent, Session
 from daemon.pipeline import VisionPipeline
 from daemon.progress import Progress
 from daemon.reports import ReportContext, build_report, write_report
@@ -93,7 +93,8 @@ def process_video(settings: Settings, args: argparse.Namespace) -> ProcessResult
         progress = Progress(f"processing {args.video.name}", source.frame_count)
         putts: list[PuttEvent] = []
         finished: list[Session] = []
-        frame, count, last_t = first, 0, 0.0
+        frame: Frame | None = first
+        count, last_t = 0, 0.0
         try:
             while frame is not None:
                 step = pipeline.process(frame)

@@ -1,4 +1,4 @@
-"""Calibration: the real Proof of Putt files load, and lanes and quadrants derive exactly as the original did."""
+"""Calibration: the real Proof of Putt files load; lanes and quadrants derive exactly as the original did."""
 
 from __future__ import annotations
 

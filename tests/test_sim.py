@@ -55,6 +55,7 @@ def test_same_seed_same_frames_and_truth() -> None:
         assert np.array_equal(a.image, b.image)
     other = SimulatedCamera(ClipSpec(seed=12, putts=2), realtime=False).read()
     assert other is not None
+    assert a is not None
     assert not np.array_equal(other.image, a.image)
 
 

@@ -107,7 +107,7 @@ class Renderer:
     def _ball(self, frame: Image, view: BallView) -> None:
         scene = self.scene
         c = view.box.center
-        # cv2's anti-aliased disc spreads about half a pixel past its radius; the drawn ball must match its box.
+        # cv2's anti-aliased disc spreads half a pixel past its radius; the drawn ball must match its box.
         r = scene.ball_diameter / 2 - 0.45
         colour = scene.look.ball
         shadow = _fixed(c.x + 0.25 * r, c.y + 0.3 * r)
