@@ -1,0 +1,50 @@
+"""Simulator rendering speed at 640x480 on one core: median and p95 per frame, frames/s, x real time at 30 fps.
+
+    .venv/bin/python -m bench.sim_speed [--frames 600] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+from daemon.sim.clip import ClipSpec, build_clip
+
+
+def one_run(frames: int, seed: int) -> list[float]:
+    script, renderer, timeline = build_clip(ClipSpec(seed=seed, putts=6))
+    fps = script.scene.fps
+    times = []
+    for f in range(frames):
+        t = f / fps + 2.0  # start as the first putt is set up, so balls and occluders are drawn
+        start = time.perf_counter()
+        renderer.render(t, timeline.balls(t), timeline.occluders(t))
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=600)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    medians, p95s = [], []
+    for run in range(args.runs):
+        times = one_run(args.frames, seed=run)
+        medians.append(statistics.median(times))
+        p95s.append(float(np.percentile(times, 95)))
+    median, p95 = statistics.median(medians), statistics.median(p95s)
+    print(f"simulator rendering, 640x480, 1 thread, {args.runs} runs of {args.frames} frames (median of runs)")
+    print(f"{'median ms/frame':>16} {'p95 ms/frame':>13} {'frames/s':>9} {'x real time (30 fps)':>21}")
+    print(f"{median:16.2f} {p95:13.2f} {1000 / median:9.0f} {1000 / median / 30:21.1f}")
+    print("target: >= 90 frames/s (3x real time)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
