@@ -1,6 +1,6 @@
-"""Simulator rendering speed at 640x480 on one core: median and p95 per frame, frames/s, x real time at 30 fps.
+"""Simulator rendering speed at 640x480 on one core: median and p95 ms per frame, frames/s, x real time.
 
-    .venv/bin/python -m bench.sim_speed [--frames 600] [--runs 5]
+.venv/bin/python -m bench.sim_speed [--frames 600] [--runs 5]
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ def main() -> int:
         medians.append(statistics.median(times))
         p95s.append(float(np.percentile(times, 95)))
     median, p95 = statistics.median(medians), statistics.median(p95s)
-    print(f"simulator rendering, 640x480, 1 thread, {args.runs} runs of {args.frames} frames (median of runs)")
+    print(
+        f"simulator rendering, 640x480, 1 thread, {args.runs} runs of {args.frames} frames (median of runs)"
+    )
     print(f"{'median ms/frame':>16} {'p95 ms/frame':>13} {'frames/s':>9} {'x real time (30 fps)':>21}")
     print(f"{median:16.2f} {p95:13.2f} {1000 / median:9.0f} {1000 / median / 30:21.1f}")
     print("target: >= 90 frames/s (3x real time)")

@@ -83,11 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the daemon: camera to putts to sessions to uploads (what systemd starts).",
         _not_available("run"),
     )
-    command(
+    demo = command(
         "demo",
         "Run the whole pipeline on a simulated session and show the putts and the report.",
-        _not_available("demo"),
+        _lazy("daemon.demo", "demo_command"),
     )
+    demo.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    demo.add_argument("--putts", type=int, default=8, help="putts to simulate (default 8)")
+    demo.add_argument("--out", type=Path, default=None, help="keep the clip and reports here (default: none)")
 
     sim = command(
         "simulate",

@@ -1,7 +1,8 @@
 """The vision pipeline: a frame in, the putts and finished sessions it produced out.
 
-detector -> tracker -> classifier -> session keeper. It never touches the network; `service.py` and the
-`process` command hand its sessions to the reports and the queue.
+motion gate -> detector -> tracker -> classifier -> session keeper. While nothing moves and no putt is
+under way, the gate lets the last detections stand instead of running the network. Nothing here touches the
+network: the `process` command and the service hand its sessions to the reports and the queue.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Protocol
 
 from daemon.classifier import PuttClassifier
 from daemon.models import Detections, Frame, PuttEvent, Session
+from daemon.motion_gate import MotionGate
 from daemon.sessions import SessionKeeper
 from daemon.tracker import BallObservation, BallTracker
 
@@ -28,6 +30,7 @@ class PipelineStep:
     """What one frame produced."""
 
     detections: Detections
+    detected: bool  # False when the motion gate reused the previous detections
     observation: BallObservation
     putts: tuple[PuttEvent, ...]
     sessions: tuple[Session, ...]
@@ -38,13 +41,17 @@ class VisionPipeline:
 
     def __init__(
         self,
+        *,
         detector: Detector,
+        gate: MotionGate | None,
         tracker: BallTracker,
         classifier: PuttClassifier,
         sessions: SessionKeeper,
         epoch_offset: float,
     ) -> None:
         self._detector = detector
+        self._gate = gate
+        self._last: Detections | None = None
         self._tracker = tracker
         self._classifier = classifier
         self._sessions = sessions
@@ -52,7 +59,7 @@ class VisionPipeline:
 
     def process(self, frame: Frame) -> PipelineStep:
         """Detect, track, classify and group one frame."""
-        detections = self._detector.detect(frame)
+        detections, detected = self._detect(frame)
         observation = self._tracker.update(detections)
         putts = tuple(self._classifier.update(observation))
         finished = self._record(putts)
@@ -60,7 +67,16 @@ class VisionPipeline:
             idle = self._sessions.tick(frame.timestamp)
             if idle is not None:
                 finished.append(idle)
-        return PipelineStep(detections, observation, putts, tuple(finished))
+        return PipelineStep(detections, detected, observation, putts, tuple(finished))
+
+    def _detect(self, frame: Frame) -> tuple[Detections, bool]:
+        gate, last = self._gate, self._last
+        if gate is None or last is None or self._classifier.putt_in_progress or gate.moved(frame):
+            self._last = self._detector.detect(frame)
+            if gate is not None:
+                gate.detected(frame)
+            return self._last, True
+        return Detections(frame.index, frame.timestamp, last.items), False
 
     def finish(self, t: float, reason: str) -> tuple[list[PuttEvent], list[Session]]:
         """Decide the putt in progress and close the open session (end of input, shutdown, command)."""

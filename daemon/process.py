@@ -22,6 +22,7 @@ from daemon.configuration import load_settings
 from daemon.detector import BallDetector, DetectorConfig, file_sha256
 from daemon.logs import set_level
 from daemon.models import Frame, PuttEvent, Session
+from daemon.motion_gate import MotionGate, MotionGateConfig
 from daemon.pipeline import VisionPipeline
 from daemon.progress import Progress
 from daemon.reports import ReportContext, build_report, write_report
@@ -79,11 +80,12 @@ def process_video(settings: Settings, args: argparse.Namespace) -> ProcessResult
         )
         offset = _epoch_offset(args.video, source, args.start)
         pipeline = VisionPipeline(
-            detector,
-            BallTracker(TrackerConfig(max_gap=settings.tracker.max_gap)),
-            classifier,
-            sessions,
-            offset,
+            detector=detector,
+            gate=MotionGate(MotionGateConfig(crop=calibration.bounds())),
+            tracker=BallTracker(TrackerConfig(max_gap=settings.tracker.max_gap)),
+            classifier=classifier,
+            sessions=sessions,
+            epoch_offset=offset,
         )
         annotator = (
             Annotator(args.annotate, calibration, source.fps, (first.width, first.height))

@@ -11,7 +11,7 @@ from daemon.cli import build_parser
 from tests.conftest import REPO
 
 COMMANDS = ["run", "demo", "simulate", "process", "export", "check-config", "calibrate", "queue", "status"]
-NOT_YET = ["run", "demo", "queue", "status"]
+NOT_YET = ["run", "queue", "status"]
 
 
 def test_parser_knows_every_command() -> None:

@@ -1,0 +1,120 @@
+"""Detector accuracy on frames the model never saw: simulator clips of unseen seeds, and held-out real images.
+
+    .venv/bin/python -m bench.detector_accuracy [--model models/ball.onnx] [--frames 1000]
+
+Simulator frames are sampled from clips of seeds 7000 and up (training used dataset seeds 1000 and 2000),
+every frame with at least one ball in play, and run through the detector as the daemon runs it (cropped to
+the calibrated rig). A detection matches a ball when their IoU is at least 0.5; balls under a putter or foot
+are not counted against recall, and a detection on one is not a false positive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from daemon.detector import BallDetector, DetectorConfig
+from daemon.models import Box, Frame
+from daemon.sim.clip import ClipSpec, build_clip
+from tools.train_detector import REAL, real_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Score:
+    """Matches, misses and false alarms over a set of frames."""
+
+    truths: int = 0
+    hits: int = 0
+    false_alarms: int = 0
+    centre_errors: list[float] | None = None
+
+    def add(self, truth: list[Box], ignored: list[Box], found: list[Box]) -> None:
+        self.centre_errors = self.centre_errors if self.centre_errors is not None else []
+        unmatched = list(found)
+        for box in truth:
+            best = max(unmatched, key=box.iou, default=None)
+            self.truths += 1
+            if best is not None and box.iou(best) >= 0.5:
+                self.hits += 1
+                unmatched.remove(best)
+                self.centre_errors.append(
+                    float(np.hypot(best.center.x - box.center.x, best.center.y - box.center.y))
+                )
+        for box in unmatched:
+            if not any(box.iou(other) >= 0.3 for other in ignored):
+                self.false_alarms += 1
+
+    def row(self, name: str, frames: int) -> str:
+        recall = self.hits / self.truths if self.truths else float("nan")
+        found = self.hits + self.false_alarms
+        precision = self.hits / found if found else float("nan")
+        error = statistics.median(self.centre_errors) if self.centre_errors else float("nan")
+        return f"{name:34} {frames:7d} {self.truths:6d} {recall:7.4f} {precision:9.4f} {error:13.2f}"
+
+
+def simulator_score(
+    detector_for: dict[tuple[int, ...], BallDetector], model: Path, frames: int, seeds: int
+) -> Score:
+    score = Score()
+    per_seed = frames // seeds
+    for seed in range(7000, 7000 + seeds):
+        script, renderer, timeline = build_clip(ClipSpec(seed=seed, putts=6))
+        bounds = script.scene.calibration.bounds()
+        detector = detector_for.get(bounds) or BallDetector.open(DetectorConfig(path=model, crop=bounds))
+        detector_for[bounds] = detector
+        fps = script.scene.fps
+        candidates = [f for f in range(int(script.duration * fps)) if timeline.balls(f / fps)]
+        rng = np.random.default_rng(seed)
+        for f in sorted(rng.choice(candidates, size=min(per_seed, len(candidates)), replace=False)):
+            t = f / script.scene.fps
+            balls = timeline.balls(t)
+            image = renderer.render(t, balls, timeline.occluders(t)).copy()
+            found = [d.box for d in detector.detect(Frame(int(f), t, image)).items]
+            score.add([b.box for b in balls if not b.occluded], [b.box for b in balls if b.occluded], found)
+    return score
+
+
+def real_score(model: Path) -> tuple[Score, int]:
+    _, held = real_split(5)
+    detector = BallDetector.open(DetectorConfig(path=model))
+    score = Score()
+    for path in held:
+        image = cv2.imread(str(path))
+        if image is None:
+            raise OSError(f"cannot read {path}")
+        h, w = image.shape[:2]
+        truth = []
+        for line in (REAL / "labels" / f"{path.stem}.txt").read_text().splitlines():
+            _, x, y, bw, bh = (float(v) for v in line.split())
+            truth.append(Box((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
+        found = [d.box for d in detector.detect(Frame(0, 0.0, image)).items]
+        score.add(truth, [], found)
+    return score, len(held)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "ball.onnx")
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, default=20)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    sim = simulator_score({}, args.model, args.frames, args.seeds)
+    real, real_frames = real_score(args.model)
+    print(f"detector accuracy of {args.model.name} at its default confidence (IoU >= 0.5 is a match)")
+    print(f"{'set':34} {'frames':>7} {'balls':>6} {'recall':>7} {'precision':>9} {'centre err px':>13}")
+    print(sim.row(f"simulator, unseen seeds ({args.seeds})", args.frames))
+    print(real.row("real images, held out", real_frames))
+    print("targets (simulator): recall >= 0.98, precision >= 0.98, median centre error <= 1.5 px")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
