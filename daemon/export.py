@@ -59,22 +59,24 @@ def synthetic_frames(count: int, seed: int = 0, size: tuple[int, int] = (640, 48
     return frames
 
 
-def _simulator_frames(count: int) -> list[Image] | None:
-    """Frames from the simulator, if it offers `sample_frames(count, seed)`."""
-    try:
-        from daemon import sim  # noqa: PLC0415  # optional and heavy
-    except ImportError:
-        return None
-    sample = getattr(sim, "sample_frames", None)
-    if sample is None:
-        return None
-    return [np.ascontiguousarray(f, dtype=np.uint8) for f in sample(count, seed=0)]
+def _simulator_frames(count: int) -> list[Image]:
+    """Simulator training-style frames of seeds no training run uses, balls in view."""
+    from daemon.sim.dataset import render_example  # noqa: PLC0415  # the simulator loads only when asked for
+
+    frames = []
+    seed = 8_000_000
+    while len(frames) < count:
+        image, info = render_example(seed)
+        seed += 1
+        if info.balls:
+            frames.append(image)
+    return frames
 
 
 def load_frames(folder: Path | None, count: int) -> list[Image]:
     """Up to COUNT BGR images from FOLDER, else simulator frames, else synthetic ones."""
     if folder is None:
-        return _simulator_frames(count) or synthetic_frames(count)
+        return _simulator_frames(count)
     if not folder.is_dir():
         raise ModelError(f"--frames {folder}: not a folder")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

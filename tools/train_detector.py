@@ -119,7 +119,8 @@ def sha256(path: Path) -> str:
 def train(args: argparse.Namespace, params: TrainParams) -> Path:
     from ultralytics import YOLO  # noqa: PLC0415  # the export extra, imported only when training
 
-    work: Path = args.out
+    # Ultralytics files a relative project under its own runs/ folder; an absolute one is used as given.
+    work: Path = args.out.resolve()
     run = work / "run"
     last = run / "weights" / "last.pt"
     if args.resume and last.is_file():

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from daemon.sim.rig import HOLE_CENTRE, REST_SPOT, RETURN_IN, RETURN_OUT
+from daemon.sim.rig import HOLE_CENTRE, RAMP, REST_SPOT, RETURN_IN, RETURN_OUT
 
 Ease = Literal["decel", "accel", "linear", "rest", "hidden"]
 PuttKind = Literal["MAKE", "CATCH", "RETURN", "TIMEOUT", "QUICK"]
@@ -121,15 +121,16 @@ def _roll_time(a: XY, b: XY, speed: float) -> float:
     return max(math.dist(a, b) / speed, 0.15)
 
 
-def _approach_points(approach: Approach, r: float) -> tuple[float, list[XY]]:
-    """Start line y offset and the waypoints into the cup for each side the ball enters from."""
+def approach_points(approach: Approach, r: float) -> tuple[float, list[XY]]:
+    """Start line y and the waypoints into the cup (radius R) for each side the ball enters from."""
     cx, cy = HOLE_CENTRE
     if approach == "near":
         return (cy, [(cx - 0.15 * r, cy)])
-    if approach == "side_neg":
-        return (cy - 0.83 * r, [(cx - 0.55 * r, cy - 0.83 * r), (cx - 0.05 * r, cy - 0.2 * r)])
-    if approach == "side_pos":
-        return (cy + 0.83 * r, [(cx - 0.55 * r, cy + 0.83 * r), (cx - 0.05 * r, cy + 0.2 * r)])
+    if approach in ("side_neg", "side_pos"):
+        # Along the lip, 0.95 r off the line through the centre: the ball crosses the rim about 72 degrees
+        # from the putt's direction, far from the 45-degree quadrant boundaries whatever the rig's jitter.
+        y = cy + (-0.95 if approach == "side_neg" else 0.95) * r
+        return (y, [(cx - 0.25 * r, y), (cx - 0.05 * r, cy + (y - cy) * 0.2 / 0.95)])
     side = cy - 1.75 * r
     return (side, [(cx, side), (cx + 1.6 * r, side), (cx + 1.55 * r, cy), (cx + 0.1 * r, cy)])
 
@@ -146,7 +147,7 @@ def add_return(path: BallPath, rng: np.random.Generator) -> None:
 def putt_make(path: BallPath, rng: np.random.Generator, approach: Approach, r: float) -> None:
     """Roll into the cup from the chosen side, drop, come back along the return track."""
     speed = float(rng.uniform(170, 260))
-    for point in _approach_points(approach, r)[1]:
+    for point in approach_points(approach, r)[1]:
         path.add(_roll_time(path.end_point, point, speed), point, "linear" if approach != "near" else "decel")
         speed *= 0.8
     add_return(path, rng)
@@ -172,7 +173,9 @@ def putt_catch(path: BallPath, rng: np.random.Generator, r: float) -> None:
 def putt_return(path: BallPath, rng: np.random.Generator, r: float, rest_on_ramp: float = 0.2) -> None:
     """Too soft: up the ramp, stop short of the cup, roll back down onto the mat."""
     cx, cy = HOLE_CENTRE
-    y = path.end_point[1] + float(rng.uniform(-12, 12))
+    # Stay 10 units inside the ramp's sides: a quick putt's line runs close to them, and a ball resting on the
+    # edge would be on no region at all.
+    y = min(max(path.end_point[1] + float(rng.uniform(-12, 12)), RAMP[0][1] + 10.0), RAMP[2][1] - 10.0)
     x = float(rng.uniform(385, 470))
     if abs(y - cy) < r + 14:
         x = min(x, cx - r - 14)
@@ -189,8 +192,8 @@ def putt_timeout(path: BallPath, rng: np.random.Generator, r: float) -> None:
     if rng.random() < 0.5:
         x = float(rng.uniform(385, 480))
         y = path.end_point[1]
-        if math.dist((x, y), (cx, cy)) < r + 12:
-            x = cx - r - 14
+        if abs(y - cy) < r + 12 and x > cx - r - 14:
+            x = cx - r - 14  # stop short: rolling straight on would cross the cup
         path.add(_roll_time(path.end_point, (x, y), 170), (x, y), "decel")
         path.add(10.0, (x, y), "rest")
     else:
