@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     export.add_argument(
+        "--layout",
+        choices=["auto", "raw", "end2end"],
+        default="auto",
+        help="output head: end2end (one-to-one, no NMS) when the model has one, else raw; or force either",
+    )
+    export.add_argument(
         "--frames",
         type=Path,
         default=None,

@@ -109,8 +109,13 @@ class Verdict:
     problems: tuple[str, ...]
 
 
-def verify(model: Any, detector: BallDetector, frames: list[Image]) -> Verdict:
-    """Compare DETECTOR with Ultralytics MODEL (a `YOLO`) frame by frame."""
+def verify(model: Any, detector: BallDetector, frames: list[Image], *, end2end: bool = False) -> Verdict:
+    """Compare DETECTOR with Ultralytics MODEL (a `YOLO`) frame by frame.
+
+    For an end-to-end export, Ultralytics must predict with the same one-to-one head: its predictor picks the
+    head from the `nms` argument (False selects one-to-one), whatever flag the checkpoint was saved with.
+    """
+    head = {"nms": False} if end2end else {}
     info = detector.info
     problems: list[str] = []
     total = 0
@@ -118,7 +123,7 @@ def verify(model: Any, detector: BallDetector, frames: list[Image]) -> Verdict:
         ours = [d.box for d in detector.detect(Frame(index, 0.0, image)).items]
         result = model.predict(
             image, imgsz=info.imgsz[0], conf=detector.config.confidence, iou=0.7, max_det=300,
-            classes=[info.ball_id], rect=False, device="cpu", verbose=False,
+            classes=[info.ball_id], rect=False, device="cpu", verbose=False, **head,
         )[0]  # fmt: skip
         theirs = [Box(*map(float, row)) for row in result.boxes.xyxy.cpu().numpy().tolist()]
         total += len(theirs)
@@ -182,14 +187,15 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
             print(f"putt-daemon export: {weights}: a {model.task} model, not detection", file=sys.stderr)
             return EX_CONFIG
         names = {int(k): str(v) for k, v in model.names.items()}
-        end2end = _has_one2one_head(model)
+        has_one2one = _has_one2one_head(model)
+        if args.layout == "end2end" and not has_one2one:
+            print(f"putt-daemon export: {weights}: no one-to-one head to export end to end", file=sys.stderr)
+            return EX_CONFIG
+        end2end = has_one2one and args.layout != "raw"
         onnx_path = _export_onnx(model, args.imgsz, end2end=end2end)
         config = DetectorConfig(onnx_path, confidence=VERIFY_CONFIDENCE, ball_class=_ball_class(names))
         detector = BallDetector.open(config)
-        reference = yolo(str(source))
-        if end2end:
-            reference.model.end2end = True  # predict with the same one-to-one head that was exported
-        verdict = verify(reference, detector, frames)
+        verdict = verify(yolo(str(source)), detector, frames, end2end=end2end)
         if verdict.problems:
             print(f"putt-daemon export: refused, the ONNX model disagrees with Ultralytics: "
                   f"{'; '.join(verdict.problems)}", file=sys.stderr)  # fmt: skip

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from daemon.calibration import Calibration, Region, load_calibration, parse_calibration
@@ -110,3 +114,34 @@ def test_garbage_files_are_refused_clearly(content: bytes, tmp_path: Path) -> No
 def test_missing_file() -> None:
     with pytest.raises(CalibrationError, match="file not found"):
         load_calibration(Path("/nonexistent/cal.json"))
+
+
+def test_calibrate_check_prints_regions_and_draws_them(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    out = tmp_path / "regions.png"
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.zeros((540, 960, 3), np.uint8))
+    raw = json.loads(REAL_FILES[0].read_text()) | {"frame_width": 1920, "frame_height": 1080}
+    calibration = tmp_path / "cal.json"
+    calibration.write_text(json.dumps(raw))
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "calibrate", "--check", str(calibration), "--image", str(still),
+         "--out", str(out)],
+        capture_output=True, text=True, env=cli_env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "RAMP_CENTER_ROI" in result.stdout
+    drawn = cv2.imread(str(out))
+    assert drawn.shape == (540, 960, 3)
+    assert drawn.any()  # the regions were drawn on the (black) still, scaled to its size
+
+
+def test_calibrate_check_refuses_a_bad_file_with_78(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"PUTTING_MAT_ROI": [[0, 0], [1, 1]]}')
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon", "calibrate", "--check", str(bad)],
+        capture_output=True, text=True, env=cli_env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 78
+    assert "PUTTING_MAT_ROI: needs at least 3 points" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from daemon.cli import build_parser
 from daemon.detector import BallDetector, DetectorConfig
 from daemon.export import INSTALL_HINT, export_command, synthetic_frames, verify
 from daemon.models import Frame
@@ -23,9 +24,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
 def export_args(weights: Path, out: Path, **overrides: object) -> argparse.Namespace:
-    """The namespace `putt-daemon export WEIGHTS --out OUT` parses to."""
-    values: dict[str, object] = {"imgsz": 320, "out": out, "name": "ball", "int8": False, "frames": None}
-    return argparse.Namespace(weights=weights, **(values | overrides))
+    """The namespace `putt-daemon export WEIGHTS --out OUT` parses to, with OVERRIDES applied."""
+    parsed = build_parser().parse_args(["export", str(weights), "--out", str(out)])
+    return argparse.Namespace(**(vars(parsed) | overrides))
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +80,21 @@ def test_export_yolo26_is_end_to_end(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "ball.json").read_text())["layout"] == "end2end"
     detector = BallDetector.open(DetectorConfig(tmp_path / "out" / "ball.onnx"))
     assert detector.info.layout == "end2end"
+
+
+def test_export_layout_can_force_the_raw_head(tmp_path: Path) -> None:
+    import ultralytics
+    import yaml
+    from ultralytics import YOLO
+
+    spec = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/26/yolo26.yaml").read_text())
+    spec |= {"nc": 1, "scales": {"n": [0.5, 0.25, 256]}}
+    (tmp_path / "y26.yaml").write_text(yaml.safe_dump(spec))
+    model = YOLO(str(tmp_path / "y26.yaml"))
+    model.model.names = {0: "ball"}
+    model.save(str(tmp_path / "y26.pt"))
+    assert export_command(export_args(tmp_path / "y26.pt", tmp_path / "out", layout="raw")) == 0
+    assert json.loads((tmp_path / "out" / "ball.json").read_text())["layout"] == "raw"
 
 
 def test_int8_is_written_and_compared(
