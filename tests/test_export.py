@@ -65,35 +65,32 @@ def test_export_round_trips(weights: Path, tmp_path: Path, capsys: pytest.Captur
     assert detector.detect(Frame(0, 0.0, synthetic_frames(1)[0])).items
 
 
-def test_export_yolo26_is_end_to_end(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def yolo26_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained YOLO26 (one-to-one head) built from its yaml, one class named ball."""
     import ultralytics
     import yaml
     from ultralytics import YOLO
 
+    folder = tmp_path_factory.mktemp("y26")
     spec = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/26/yolo26.yaml").read_text())
     spec |= {"nc": 1, "scales": {"n": [0.5, 0.25, 256]}}
-    (tmp_path / "y26.yaml").write_text(yaml.safe_dump(spec))
-    model = YOLO(str(tmp_path / "y26.yaml"))
+    (folder / "y26.yaml").write_text(yaml.safe_dump(spec))
+    model = YOLO(str(folder / "y26.yaml"))
     model.model.names = {0: "ball"}
-    model.save(str(tmp_path / "y26.pt"))
-    assert export_command(export_args(tmp_path / "y26.pt", tmp_path / "out")) == 0
+    model.save(str(folder / "y26.pt"))
+    return folder / "y26.pt"
+
+
+def test_export_yolo26_is_end_to_end(yolo26_weights: Path, tmp_path: Path) -> None:
+    assert export_command(export_args(yolo26_weights, tmp_path / "out")) == 0
     assert json.loads((tmp_path / "out" / "ball.json").read_text())["layout"] == "end2end"
     detector = BallDetector.open(DetectorConfig(tmp_path / "out" / "ball.onnx"))
     assert detector.info.layout == "end2end"
 
 
-def test_export_layout_can_force_the_raw_head(tmp_path: Path) -> None:
-    import ultralytics
-    import yaml
-    from ultralytics import YOLO
-
-    spec = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/26/yolo26.yaml").read_text())
-    spec |= {"nc": 1, "scales": {"n": [0.5, 0.25, 256]}}
-    (tmp_path / "y26.yaml").write_text(yaml.safe_dump(spec))
-    model = YOLO(str(tmp_path / "y26.yaml"))
-    model.model.names = {0: "ball"}
-    model.save(str(tmp_path / "y26.pt"))
-    assert export_command(export_args(tmp_path / "y26.pt", tmp_path / "out", layout="raw")) == 0
+def test_export_layout_can_force_the_raw_head(yolo26_weights: Path, tmp_path: Path) -> None:
+    assert export_command(export_args(yolo26_weights, tmp_path / "out", layout="raw")) == 0
     assert json.loads((tmp_path / "out" / "ball.json").read_text())["layout"] == "raw"
 
 
