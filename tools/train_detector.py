@@ -46,6 +46,9 @@ class TrainParams:
     real_repeat: int
     real_holdout_every: int
     mosaic: float
+    crop_share: float  # share of simulator images cut to the rig, as the detector sees frames
+    lr0: float
+    init_weights: str  # sha256 of the weights training started from ("" = from scratch)
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -55,12 +58,12 @@ def real_split(every: int) -> tuple[list[Path], list[Path]]:
     return [p for p in images if p not in held], held
 
 
-def simulate(folder: Path, images: int, seed: int) -> None:
+def simulate(folder: Path, images: int, seed: int, crop_share: float) -> None:
     if (folder / "data.yaml").is_file():
         print(f"reusing {folder}")
         return
     command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(folder), "--images", str(images)]
-    subprocess.run([*command, "--seed", str(seed)], check=True)
+    subprocess.run([*command, "--seed", str(seed), "--crop-share", str(crop_share)], check=True)
 
 
 def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
@@ -81,8 +84,8 @@ def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
 
 def build_dataset(work: Path, params: TrainParams) -> Path:
     sim_train, sim_val = work / "sim-train", work / "sim-val"
-    simulate(sim_train, params.sim_images, params.sim_train_seed)
-    simulate(sim_val, params.sim_val_images, params.sim_val_seed)
+    simulate(sim_train, params.sim_images, params.sim_train_seed, params.crop_share)
+    simulate(sim_val, params.sim_val_images, params.sim_val_seed, params.crop_share)
     data = work / "data"
     link_split(sim_train, data, "train", "sim_")
     link_split(sim_val, data, "val", "sim_")
@@ -128,7 +131,7 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
         YOLO(str(last)).train(resume=True)
     else:
         data = build_dataset(work, params)
-        model = YOLO(str(model_yaml(work, params)))
+        model = YOLO(str(args.init) if args.init else str(model_yaml(work, params)))
         model.train(
             data=str(data),
             epochs=params.epochs,
@@ -141,10 +144,11 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
             project=str(work),
             name="run",
             exist_ok=True,
-            pretrained=False,
+            pretrained=bool(args.init),
             amp=False,
             plots=False,
             mosaic=params.mosaic,
+            lr0=params.lr0,
             close_mosaic=max(1, params.epochs // 5),
             patience=max(10, params.epochs // 3),
             cache=True,
@@ -172,6 +176,16 @@ def main() -> int:
     parser.add_argument("--width", type=float, default=0.125, help="width multiple of the YOLO26 layout")
     parser.add_argument("--depth", type=float, default=0.33, help="depth multiple of the YOLO26 layout")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument(
+        "--init", type=Path, default=None, help="fine-tune these weights instead of a new model"
+    )
+    parser.add_argument(
+        "--crop-share", type=float, default=0.0, help="share of simulator images cut to the rig"
+    )
+    parser.add_argument(
+        "--train-seed", type=int, default=TRAIN_SEED, help="dataset seed of the training images"
+    )
+    parser.add_argument("--lr0", type=float, default=0.01, help="initial learning rate")
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     args = parser.parse_args()
     os.environ["YOLO_OFFLINE"] = "1"
@@ -185,11 +199,14 @@ def main() -> int:
         seed=args.seed,
         sim_images=args.sim_images,
         sim_val_images=args.sim_val_images,
-        sim_train_seed=TRAIN_SEED,
+        sim_train_seed=args.train_seed,
         sim_val_seed=VAL_SEED,
         real_repeat=3,
         real_holdout_every=5,
         mosaic=0.5,
+        crop_share=args.crop_share,
+        init_weights=sha256(args.init) if args.init else "",
+        lr0=args.lr0,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

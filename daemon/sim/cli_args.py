@@ -23,3 +23,9 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the default rig pose (config/calibration.json) for any seed",
     )
+    parser.add_argument(
+        "--crop-share",
+        type=float,
+        default=0.0,
+        help="share of dataset images cut to the rig as the detector sees it",
+    )

@@ -8,7 +8,7 @@ hard negatives with no ball at all but white specks. `meta.jsonl` says what each
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -23,6 +23,7 @@ from daemon.sim.rig import make_scene
 from daemon.sim.script import Occluder
 from daemon.sim.truth import BallView
 
+CROP_MARGIN = 24  # the detector's default margin around the calibrated rig
 _SIZES = ((640, 480), (640, 480), (640, 480), (800, 600), (1280, 720), (960, 540))
 
 
@@ -46,8 +47,12 @@ def _random_spot(rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
 
 
-def render_example(seed: int) -> tuple[np.ndarray, DatasetImage]:
-    """One random scene with 0-4 balls; boxes are the exact drawn discs, clipped to the frame."""
+def render_example(seed: int, crop_share: float = 0.0) -> tuple[np.ndarray, DatasetImage]:
+    """One random scene with 0-4 balls; boxes are the exact drawn discs, clipped to the frame.
+
+    With probability CROP_SHARE the image is cut to the calibrated rig plus the detector's margin, which is
+    what the daemon's detector sees.
+    """
     rng = np.random.default_rng([seed, 7])
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
     scene = make_scene(seed, width, height)
@@ -71,6 +76,14 @@ def render_example(seed: int) -> tuple[np.ndarray, DatasetImage]:
         near = (target[0] - float(rng.uniform(1.0, 1.6)) * d, target[1] + float(rng.uniform(-0.3, 0.3)) * d)
         occluders.append((Occluder(kind, 0.0, 1.0, near, near, 1.6 * d if kind == "foot" else d), near))
     image = renderer.render(float(rng.uniform(0, 60)), views, occluders)
+    if np.random.default_rng([seed, 8]).random() < crop_share:
+        x1, y1, x2, y2 = scene.calibration.bounds()
+        x1, y1 = max(x1 - CROP_MARGIN, 0), max(y1 - CROP_MARGIN, 0)
+        x2, y2 = min(x2 + CROP_MARGIN + 1, width), min(y2 + CROP_MARGIN + 1, height)
+        image, width, height = image[y1:y2, x1:x2], x2 - x1, y2 - y1
+        views = [
+            replace(v, box=Box(v.box.x1 - x1, v.box.y1 - y1, v.box.x2 - x1, v.box.y2 - y1)) for v in views
+        ]
     seen = [
         v for v in views if v.box.x2 > 2 and v.box.y2 > 2 and v.box.x1 < width - 2 and v.box.y1 < height - 2
     ]
@@ -81,14 +94,16 @@ def render_example(seed: int) -> tuple[np.ndarray, DatasetImage]:
     return image.copy(), DatasetImage(f"sim_{seed:07d}", seed, boxes, moving, occluded, negative)
 
 
-def write_dataset(out: Path, images: int, seed: int, *, progress: bool = True) -> list[DatasetImage]:
+def write_dataset(
+    out: Path, images: int, seed: int, *, crop_share: float = 0.0, progress: bool = True
+) -> list[DatasetImage]:
     """Write IMAGES examples (scene seeds SEED*100000 + i) as a YOLO dataset under OUT."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     bar = Progress("dataset", images) if progress else None
     written = []
     for i in range(images):
-        image, info = render_example(seed * 100_000 + i)
+        image, info = render_example(seed * 100_000 + i, crop_share)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise OSError(f"cannot encode image {info.name}")
