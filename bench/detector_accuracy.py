@@ -4,8 +4,9 @@
 
 Simulator frames are sampled from clips of seeds 7000 and up (training used dataset seeds 1000 and 2000),
 every frame with at least one ball in play, and run through the detector as the daemon runs it (cropped to
-the calibrated rig). A detection matches a ball when their IoU is at least 0.5; balls under a putter or foot
-are not counted against recall, and a detection on one is not a false positive.
+the calibrated rig). A detection matches a ball when their IoU is at least 0.5. Balls under a putter or
+foot, and balls in the ignore area or outside the rig (which the daemon never looks at), are not counted
+against recall, and a detection on one of them, or in the ignore area, is not a false positive.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.calibration import Calibration, Region
 from daemon.detector import BallDetector, DetectorConfig
 from daemon.models import Box, Frame
 from daemon.sim.clip import ClipSpec, build_clip
@@ -35,7 +37,9 @@ class Score:
     false_alarms: int = 0
     centre_errors: list[float] | None = None
 
-    def add(self, truth: list[Box], ignored: list[Box], found: list[Box]) -> None:
+    def add(
+        self, truth: list[Box], ignored: list[Box], found: list[Box], outside: list[Box] | None = None
+    ) -> None:
         self.centre_errors = self.centre_errors if self.centre_errors is not None else []
         unmatched = list(found)
         for box in truth:
@@ -48,7 +52,7 @@ class Score:
                     float(np.hypot(best.center.x - box.center.x, best.center.y - box.center.y))
                 )
         for box in unmatched:
-            if not any(box.iou(other) >= 0.3 for other in ignored):
+            if not any(box.iou(other) >= 0.3 for other in ignored) and box not in (outside or []):
                 self.false_alarms += 1
 
     def row(self, name: str, frames: int) -> str:
@@ -57,6 +61,14 @@ class Score:
         precision = self.hits / found if found else float("nan")
         error = statistics.median(self.centre_errors) if self.centre_errors else float("nan")
         return f"{name:34} {frames:7d} {self.truths:6d} {recall:7.4f} {precision:9.4f} {error:13.2f}"
+
+
+def watched(calibration: Calibration, box: Box) -> bool:
+    """Whether the daemon looks at a ball here: inside the rig's bounds and not in the ignore area."""
+    x1, y1, x2, y2 = calibration.bounds()
+    c = box.center
+    inside = x1 <= c.x <= x2 and y1 <= c.y <= y2
+    return inside and not calibration.contains(Region.IGNORE_AREA, c)
 
 
 def simulator_score(
@@ -77,7 +89,10 @@ def simulator_score(
             balls = timeline.balls(t)
             image = renderer.render(t, balls, timeline.occluders(t)).copy()
             found = [d.box for d in detector.detect(Frame(int(f), t, image)).items]
-            score.add([b.box for b in balls if not b.occluded], [b.box for b in balls if b.occluded], found)
+            cal = script.scene.calibration
+            counted = [b.box for b in balls if not b.occluded and watched(cal, b.box)]
+            ignored = [b.box for b in balls if b.occluded or not watched(cal, b.box)]
+            score.add(counted, ignored, found, [box for box in found if not watched(cal, box)])
     return score
 
 

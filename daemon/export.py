@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from daemon.atomicfile import write_atomic, write_text_atomic
-from daemon.detector import BallDetector, DetectorConfig, file_sha256
+from daemon.detector import NMS_IOU, BallDetector, DetectorConfig, file_sha256
 from daemon.errors import ModelError
 from daemon.models import Box, Frame, Image
 
@@ -63,7 +63,7 @@ def _simulator_frames(count: int) -> list[Image]:
     """Simulator training-style frames of seeds no training run uses, balls in view."""
     from daemon.sim.dataset import render_example  # noqa: PLC0415  # the simulator loads only when asked for
 
-    frames = []
+    frames: list[Image] = []
     seed = 8_000_000
     while len(frames) < count:
         image, info = render_example(seed)
@@ -122,7 +122,7 @@ def verify(model: Any, detector: BallDetector, frames: list[Image], *, end2end: 
     for index, image in enumerate(frames):
         ours = [d.box for d in detector.detect(Frame(index, 0.0, image)).items]
         result = model.predict(
-            image, imgsz=info.imgsz[0], conf=detector.config.confidence, iou=0.7, max_det=300,
+            image, imgsz=info.imgsz[0], conf=detector.config.confidence, iou=NMS_IOU, max_det=300,
             classes=[info.ball_id], rect=False, device="cpu", verbose=False, **head,
         )[0]  # fmt: skip
         theirs = [Box(*map(float, row)) for row in result.boxes.xyxy.cpu().numpy().tolist()]
