@@ -71,12 +71,12 @@ def watched(calibration: Calibration, box: Box) -> bool:
     return inside and not calibration.contains(Region.IGNORE_AREA, c)
 
 
-def simulator_score(
-    detector_for: dict[tuple[int, ...], BallDetector], model: Path, frames: int, seeds: int
-) -> Score:
+def simulator_score(model: Path, frames: int, seeds: int, first_seed: int = 7000) -> Score:
+    """Detector score on FRAMES frames sampled from clips of SEEDS seeds from FIRST_SEED on."""
+    detector_for: dict[tuple[int, int, int, int], BallDetector] = {}
     score = Score()
     per_seed = frames // seeds
-    for seed in range(7000, 7000 + seeds):
+    for seed in range(first_seed, first_seed + seeds):
         script, renderer, timeline = build_clip(ClipSpec(seed=seed, putts=6))
         bounds = script.scene.calibration.bounds()
         detector = detector_for.get(bounds) or BallDetector.open(DetectorConfig(path=model, crop=bounds))
@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    sim = simulator_score({}, args.model, args.frames, args.seeds)
+    sim = simulator_score(args.model, args.frames, args.seeds)
     real, real_frames = real_score(args.model)
     print(f"detector accuracy of {args.model.name} at its default confidence (IoU >= 0.5 is a match)")
     print(f"{'set':34} {'frames':>7} {'balls':>6} {'recall':>7} {'precision':>9} {'centre err px':>13}")
