@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from daemon import __version__
@@ -48,6 +49,15 @@ def _check_config(args: argparse.Namespace) -> int:
     for name in loaded.unknown:
         print(f"warning: {configuration.typo_hint(name)}", file=sys.stderr)
     return EX_OK
+
+
+def _utc_epoch(text: str) -> float:
+    """An ISO-8601 time (Z or an offset; naive means UTC) as epoch seconds, for argparse."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from err
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument(
         "--start",
+        type=_utc_epoch,
         default=None,
         help="UTC time the clip started, ISO-8601 (default: file time minus its length)",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from daemon.configuration import load_settings
@@ -28,7 +29,7 @@ def demo_command(args: argparse.Namespace) -> int:
         truth = write_clip(ClipSpec(seed=args.seed, putts=args.putts, default_rig=True), clip)
         process_args = argparse.Namespace(
             video=clip / "clip.mp4", calibration=clip / "calibration.json", out=out / "reports",
-            annotate=None, start="2026-01-01T09:00:00Z",
+            annotate=None, start=datetime(2026, 1, 1, 9, tzinfo=UTC).timestamp(),
         )  # fmt: skip
         result = process_video(loaded.settings, process_args)
         print_result(result)

@@ -10,7 +10,6 @@ import argparse
 import logging
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from daemon import __version__
@@ -52,9 +51,9 @@ def detector_config(settings: Settings, calibration: Calibration) -> DetectorCon
     )  # fmt: skip
 
 
-def _epoch_offset(video: Path, source: VideoFileSource, start: str | None) -> float:
+def _epoch_offset(video: Path, source: VideoFileSource, start: float | None) -> float:
     if start is not None:
-        return datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+        return start
     return video.stat().st_mtime - source.frame_count / source.fps
 
 

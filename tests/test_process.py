@@ -112,3 +112,9 @@ def test_motion_gate_skips_still_frames_and_wakes_on_motion() -> None:
     assert not gate.moved(frame(2, 100.4))  # sub-pixel jitter of a resting ball
     assert gate.moved(frame(3, 104.0))
     assert gate.moved(frame(40, 100.0))  # a second and more since the detector last looked
+
+
+def test_bad_start_time_is_a_usage_error(clip: Path, cli_env: dict[str, str]) -> None:
+    result = process(str(clip / "clip.mp4"), "--start", "yesterday", env=cli_env)
+    assert result.returncode == 2
+    assert "not an ISO-8601 time: 'yesterday'" in result.stderr
