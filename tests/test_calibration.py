@@ -131,6 +131,7 @@ def test_calibrate_check_prints_regions_and_draws_them(tmp_path: Path, cli_env: 
     assert result.returncode == 0, result.stderr
     assert "RAMP_CENTER_ROI" in result.stdout
     drawn = cv2.imread(str(out))
+    assert drawn is not None
     assert drawn.shape == (540, 960, 3)
     assert drawn.any()  # the regions were drawn on the (black) still, scaled to its size
 
