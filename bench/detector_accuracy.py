@@ -22,10 +22,12 @@ import numpy as np
 from daemon.calibration import Calibration, Region
 from daemon.detector import BallDetector, DetectorConfig
 from daemon.models import Box, Frame
+from daemon.settings import ModelSettings
 from daemon.sim.clip import ClipSpec, build_clip
 from tools.train_detector import REAL, real_split
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIDENCE = ModelSettings().confidence  # what the daemon runs with
 
 
 @dataclass
@@ -79,7 +81,9 @@ def simulator_score(model: Path, frames: int, seeds: int, first_seed: int = 7000
     for seed in range(first_seed, first_seed + seeds):
         script, renderer, timeline = build_clip(ClipSpec(seed=seed, putts=6))
         bounds = script.scene.calibration.bounds()
-        detector = detector_for.get(bounds) or BallDetector.open(DetectorConfig(path=model, crop=bounds))
+        detector = detector_for.get(bounds) or BallDetector.open(
+            DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE, crop=bounds)
+        )
         detector_for[bounds] = detector
         fps = script.scene.fps
         candidates = [f for f in range(int(script.duration * fps)) if timeline.balls(f / fps)]
@@ -98,7 +102,7 @@ def simulator_score(model: Path, frames: int, seeds: int, first_seed: int = 7000
 
 def real_score(model: Path) -> tuple[Score, int]:
     _, held = real_split(5)
-    detector = BallDetector.open(DetectorConfig(path=model))
+    detector = BallDetector.open(DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE))
     score = Score()
     for path in held:
         image = cv2.imread(str(path))

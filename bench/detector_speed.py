@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="the .pt it came from")
     parser.add_argument("--frames", type=int, default=200, help="timed calls per row (default 200)")
     parser.add_argument("--imgsz", type=int, default=320, help="size when building the default model")
-    parser.add_argument("--confidence", type=float, default=0.35, help="confidence threshold (default 0.35)")
+    parser.add_argument("--confidence", type=float, default=0.45, help="confidence threshold (default 0.45)")
     args = parser.parse_args()
     frames = synthetic_frames(20, seed=1)
     with tempfile.TemporaryDirectory(prefix="putt-bench-") as tmp:

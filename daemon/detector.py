@@ -47,7 +47,7 @@ class DetectorConfig:
     path: Path
     sha256: str = ""
     imgsz: int | None = None
-    confidence: float = 0.35
+    confidence: float = 0.45
     ball_class: str = "ball"
     threads: int = 1
     crop: tuple[int, int, int, int] | None = None

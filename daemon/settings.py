@@ -97,7 +97,12 @@ class ModelSettings(_Group):
         return value
 
     imgsz: int = Field(320, ge=32, le=1280, multiple_of=32, description="Network input size in pixels.")
-    confidence: float = Field(0.35, gt=0, lt=1, description="Minimum detection confidence.")
+    confidence: float = Field(
+        0.45,
+        gt=0,
+        lt=1,
+        description="Minimum detection confidence (0.45: best precision, see models/README.md).",
+    )
     ball_class: str = Field(
         "ball", pattern=r"^\S(.*\S)?$", description="Class name of the ball in the model."
     )
