@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from daemon.calibration import Region, load_calibration, parse_calibration
+from daemon.errors import CameraError
 from daemon.models import Box, Point
 from daemon.sim.clip import ClipSpec, SimulatedCamera, build_clip
 from daemon.sim.dataset import render_example, write_dataset
@@ -224,3 +225,8 @@ def test_live_source_paces_frames_to_real_time_and_skips_dropped_ones() -> None:
     assert clock.now == pytest.approx(frames[-1].timestamp)
     assert not {f.index for f in frames} & camera.truth.dropped
     assert len(frames) == 300 - len([d for d in camera.truth.dropped if d < 300])
+
+
+def test_bad_sim_url_is_a_clear_camera_error() -> None:
+    with pytest.raises(CameraError, match="seed must be a whole number"):
+        SimulatedCamera.from_url("sim://?seed=abc", 640, 480, 30.0)
