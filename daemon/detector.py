@@ -93,7 +93,9 @@ def decode_raw(
     """(4+nc, N) xywh + scores -> (K, 4) xyxy and (K,) scores of CLASS_ID after NMS, best first."""
     scores_all = output[4:]
     scores = scores_all[class_id]
-    keep = scores > confidence
+    # A head without DFL can regress negative sizes; such a box is no detection, and left in, OpenCV's NMS
+    # would let it suppress the real ball next to it.
+    keep = (scores > confidence) & (output[2] > 0) & (output[3] > 0)
     if scores_all.shape[0] > 1:  # Ultralytics gives each anchor its best class only
         keep &= scores_all.argmax(axis=0) == class_id
     if not keep.any():
@@ -113,6 +115,7 @@ def decode_raw(
 def decode_end2end(output: FloatArray, class_id: int, confidence: float) -> tuple[FloatArray, FloatArray]:
     """(N, 6) x1, y1, x2, y2, score, class -> (K, 4) xyxy and (K,) scores of CLASS_ID."""
     keep = (output[:, 4] > confidence) & (output[:, 5] == class_id)
+    keep &= (output[:, 2] > output[:, 0]) & (output[:, 3] > output[:, 1])
     return output[keep, :4].copy(), output[keep, 4].copy()
 
 
@@ -197,8 +200,9 @@ class BallDetector:
         self._output: str = session.get_outputs()[0].name
         dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
         h, w = info.imgsz
-        # Allocated once: the canvas keeps its grey border, only the letterboxed area is rewritten per frame.
-        self._canvas: Image = np.full((h, w, 3), PAD_VALUE, np.uint8)
+        # Allocated once: the resized frame, and the input tensor whose grey border is written only when the
+        # frame size changes; per frame only the letterboxed area is rewritten.
+        self._resized: Image = np.empty((h, w, 3), np.uint8)
         self._tensor: npt.NDArray[np.float32 | np.float16] = np.empty((1, 3, h, w), dtype)
         self._geometry: Letterbox | None = None
 
@@ -255,19 +259,19 @@ class BallDetector:
         src_h, src_w = int(source.shape[0]), int(source.shape[1])
         box = self._geometry
         if box is None or (box.src_h, box.src_w) != (src_h, src_w):
-            self._canvas[:] = PAD_VALUE  # a new size leaves old pixels where the border now is
-            box = letterbox_geometry(src_h, src_w, *self._canvas.shape[:2])
+            box = letterbox_geometry(src_h, src_w, *self._tensor.shape[2:])
+            self._tensor.fill(self._tensor.dtype.type(PAD_VALUE / 255))
             self._geometry = box
-        view = self._canvas[box.top : box.top + box.height, box.left : box.left + box.width]
         if (box.height, box.width) == (src_h, src_w):
-            view[:] = source
+            scaled = source
         else:
-            cv2.resize(source, (box.width, box.height), dst=view, interpolation=cv2.INTER_LINEAR)
+            scaled = self._resized[: box.height, : box.width]
+            cv2.resize(source, (box.width, box.height), dst=scaled, interpolation=cv2.INTER_LINEAR)
         # BGR -> RGB, HWC -> CHW and /255 in one pass over strided views, straight into the tensor.
         np.multiply(
-            self._canvas[:, :, ::-1].transpose(2, 0, 1),
+            scaled[:, :, ::-1].transpose(2, 0, 1),
             np.float32(1 / 255),
-            out=self._tensor[0],
+            out=self._tensor[0, :, box.top : box.top + box.height, box.left : box.left + box.width],
             dtype=self._tensor.dtype,
             casting="unsafe",
         )

@@ -141,6 +141,24 @@ def test_decode_raw_keeps_only_anchors_whose_best_class_is_the_ball() -> None:
     assert boxes.tolist() == [[140, 40, 160, 60]]
 
 
+def test_decode_raw_drops_boxes_of_no_size_so_they_cannot_hide_a_ball() -> None:
+    # A head without DFL can regress a negative width; the shipped model did so, at 0.91, over a ball at 0.7.
+    raw = np.array(
+        [[391.8, 256.3, 100], [69.2, 168.7, 100], [-415.6, 13.0, 0], [1336.2, 13.0, 10], [0.91, 0.7, 0.8]],
+        dtype=np.float32,
+    )
+    boxes, scores = decode_raw(raw, 0, 0.45)
+    assert scores.tolist() == pytest.approx([0.7])
+    assert len(boxes) == 1
+    assert boxes[0].tolist() == pytest.approx([249.8, 162.2, 262.8, 175.2])
+
+
+def test_decode_end2end_drops_boxes_of_no_size() -> None:
+    out = np.array([[10, 2, 3, 4, 0.9, 0], [1, 2, 3, 4, 0.8, 0], [1, 4, 3, 4, 0.8, 0]], dtype=np.float32)
+    boxes, _ = decode_end2end(out, 0, 0.5)
+    assert boxes.tolist() == [[1, 2, 3, 4]]
+
+
 def test_decode_end2end_filters_class_and_confidence() -> None:
     out = np.array([[1, 2, 3, 4, 0.9, 0], [5, 6, 7, 8, 0.9, 1], [1, 2, 3, 4, 0.1, 0]], dtype=np.float32)
     boxes, scores = decode_end2end(out, 0, 0.5)
