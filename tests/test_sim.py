@@ -182,6 +182,28 @@ def test_dataset_folder_layout(tmp_path: Path) -> None:
     assert len((tmp_path / "meta.jsonl").read_text().splitlines()) == 12
 
 
+def test_clip_frame_dataset_labels_match_the_drawn_balls(tmp_path: Path) -> None:
+    written = write_dataset(tmp_path, 30, seed=5, crop_share=0.5, from_clips=True, progress=False)
+    assert len(written) == 30
+    assert {info.seed for info in written} == {5000, 5001, 5002}  # 12 frames a clip
+    checked, cropped = 0, 0
+    for info in written:
+        image = cv2.imread(str(tmp_path / "images" / f"{info.name}.jpg"))
+        assert image is not None
+        cropped += image.shape != (480, 640, 3)
+        lines = (tmp_path / "labels" / f"{info.name}.txt").read_text().splitlines()
+        assert len(lines) == len(info.balls)
+        for box, moving in zip(info.balls, info.moving, strict=True):
+            inside = box.x1 > 6 and box.y1 > 6 and box.x2 < image.shape[1] - 6 and box.y2 < image.shape[0] - 6
+            alone = all(other is box or box.iou(other) == 0 for other in info.balls)
+            fitted = fitted_circle_box(image, box) if inside and alone and not moving else None
+            if fitted is not None:
+                assert box.iou(fitted) > 0.85, (info.name, box, fitted)
+                checked += 1
+    assert checked >= 10
+    assert 5 <= cropped <= 25
+
+
 def test_simulate_command_writes_a_readable_clip(tmp_path: Path, cli_env: dict[str, str]) -> None:
     out = tmp_path / "clip"
     result = subprocess.run(

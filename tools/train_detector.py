@@ -26,6 +26,9 @@ REAL = REPO.parent / "shared" / "data" / "real-balls-mini-golf" / "train"
 # Seeds of simulator scenes used here; benchmarks draw theirs from 7000 and up, never these.
 TRAIN_SEED = 1000
 VAL_SEED = 2000
+CLIP_TRAIN_SEED = 20  # clip seeds 20000-20999
+CLIP_VAL_SEED = 21  # clip seeds 21000-21999
+CLIP_CROP_SHARE = 0.85
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class TrainParams:
     mosaic: float
     crop_share: float  # share of simulator images cut to the rig, as the detector sees frames
     lr0: float
+    clip_images: int  # frames of scripted clips, as the daemon's camera sees them
+    clip_val_images: int
+    clip_train_seed: int
+    clip_val_seed: int
     init_weights: str  # sha256 of the weights training started from ("" = from scratch)
 
 
@@ -58,12 +65,13 @@ def real_split(every: int) -> tuple[list[Path], list[Path]]:
     return [p for p in images if p not in held], held
 
 
-def simulate(folder: Path, images: int, seed: int, crop_share: float) -> None:
+def simulate(folder: Path, images: int, seed: int, crop_share: float, *, from_clips: bool = False) -> None:
     if (folder / "data.yaml").is_file():
         print(f"reusing {folder}")
         return
     command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(folder), "--images", str(images)]
-    subprocess.run([*command, "--seed", str(seed), "--crop-share", str(crop_share)], check=True)
+    command += ["--seed", str(seed), "--crop-share", str(crop_share)]
+    subprocess.run([*command, "--from-clips"] if from_clips else command, check=True)
 
 
 def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
@@ -89,6 +97,12 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
     data = work / "data"
     link_split(sim_train, data, "train", "sim_")
     link_split(sim_val, data, "val", "sim_")
+    if params.clip_images:
+        clip_train, clip_val = work / "clip-train", work / "clip-val"
+        simulate(clip_train, params.clip_images, params.clip_train_seed, CLIP_CROP_SHARE, from_clips=True)
+        simulate(clip_val, params.clip_val_images, params.clip_val_seed, CLIP_CROP_SHARE, from_clips=True)
+        link_split(clip_train, data, "train", "")
+        link_split(clip_val, data, "val", "")
     train_real, held = real_split(params.real_holdout_every)
     for i in range(params.real_repeat):
         for image in train_real:
@@ -173,6 +187,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sim-images", type=int, default=1200)
     parser.add_argument("--sim-val-images", type=int, default=200)
+    parser.add_argument("--clip-images", type=int, default=0, help="training frames of scripted clips")
+    parser.add_argument("--clip-val-images", type=int, default=200)
     parser.add_argument("--width", type=float, default=0.125, help="width multiple of the YOLO26 layout")
     parser.add_argument("--depth", type=float, default=0.33, help="depth multiple of the YOLO26 layout")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -207,6 +223,10 @@ def main() -> int:
         crop_share=args.crop_share,
         init_weights=sha256(args.init) if args.init else "",
         lr0=args.lr0,
+        clip_images=args.clip_images,
+        clip_val_images=args.clip_val_images if args.clip_images else 0,
+        clip_train_seed=CLIP_TRAIN_SEED,
+        clip_val_seed=CLIP_VAL_SEED,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -29,3 +29,8 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="share of dataset images cut to the rig as the detector sees it",
     )
+    parser.add_argument(
+        "--from-clips",
+        action="store_true",
+        help="dataset images are frames of scripted clips (seeds SEED*1000 + k) instead of random scenes",
+    )

@@ -14,7 +14,9 @@ def simulate_command(args: argparse.Namespace) -> int:
     """Entry point of `putt-daemon simulate`."""
     started = time.monotonic()
     if args.dataset is not None:
-        written = write_dataset(args.dataset, args.images, args.seed, crop_share=args.crop_share)
+        written = write_dataset(
+            args.dataset, args.images, args.seed, crop_share=args.crop_share, from_clips=args.from_clips
+        )
         balls = sum(len(d.balls) for d in written)
         print(f"{len(written)} images, {balls} balls -> {args.dataset} ({time.monotonic() - started:.1f} s)")
         return 0

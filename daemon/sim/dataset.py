@@ -3,11 +3,15 @@
 Each image is a new scene (colours, lighting, pose, ball size) with balls where a camera would see them (mat,
 ramp, cup edge, catch, return track, floor), some rolling fast, some half hidden by a foot or the putter, and
 hard negatives with no ball at all but white specks. `meta.jsonl` says what each image holds.
+
+With `from_clips`, images are instead frames of scripted clips (the same sessions `simulate --out` renders),
+which is what the daemon's camera shows: seeds SEED*1000 + k, FRAMES_PER_CLIP frames each.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,13 +21,15 @@ import numpy as np
 from daemon.atomicfile import write_atomic, write_text_atomic
 from daemon.models import Box
 from daemon.progress import Progress
+from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.motion import BallState
 from daemon.sim.render import Renderer
-from daemon.sim.rig import make_scene
+from daemon.sim.rig import Scene, make_scene
 from daemon.sim.script import Occluder
 from daemon.sim.truth import BallView
 
 CROP_MARGIN = 24  # the detector's default margin around the calibrated rig
+FRAMES_PER_CLIP = 12
 _SIZES = ((640, 480), (640, 480), (640, 480), (800, 600), (1280, 720), (960, 540))
 
 
@@ -76,7 +82,23 @@ def render_example(seed: int, crop_share: float = 0.0) -> tuple[np.ndarray, Data
         near = (target[0] - float(rng.uniform(1.0, 1.6)) * d, target[1] + float(rng.uniform(-0.3, 0.3)) * d)
         occluders.append((Occluder(kind, 0.0, 1.0, near, near, 1.6 * d if kind == "foot" else d), near))
     image = renderer.render(float(rng.uniform(0, 60)), views, occluders)
-    if np.random.default_rng([seed, 8]).random() < crop_share:
+    crop = np.random.default_rng([seed, 8]).random() < crop_share
+    return _labelled(f"sim_{seed:07d}", seed, image, scene, views, crop=crop, occluded=occluded)
+
+
+def _labelled(
+    name: str,
+    seed: int,
+    image: np.ndarray,
+    scene: Scene,
+    views: list[BallView],
+    *,
+    crop: bool,
+    occluded: bool,
+) -> tuple[np.ndarray, DatasetImage]:
+    """IMAGE with the boxes of VIEWS clipped to it, cut to the rig plus the detector's margin if CROP."""
+    height, width = image.shape[:2]
+    if crop:
         x1, y1, x2, y2 = scene.calibration.bounds()
         x1, y1 = max(x1 - CROP_MARGIN, 0), max(y1 - CROP_MARGIN, 0)
         x2, y2 = min(x2 + CROP_MARGIN + 1, width), min(y2 + CROP_MARGIN + 1, height)
@@ -91,19 +113,58 @@ def render_example(seed: int, crop_share: float = 0.0) -> tuple[np.ndarray, Data
         Box(max(v.box.x1, 0), max(v.box.y1, 0), min(v.box.x2, width), min(v.box.y2, height)) for v in seen
     )
     moving = tuple(v.state.speed > 0 for v in seen)
-    return image.copy(), DatasetImage(f"sim_{seed:07d}", seed, boxes, moving, occluded, negative)
+    return image.copy(), DatasetImage(name, seed, boxes, moving, occluded, not boxes)
+
+
+def clip_examples(seed: int, images: int, crop_share: float) -> Iterator[tuple[np.ndarray, DatasetImage]]:
+    """IMAGES frames of clips SEED*1000 + k, FRAMES_PER_CLIP a clip, a few with no ball in play.
+
+    Frames where a foot or putter covers a ball are left out: a half-hidden ball has no right label.
+    """
+    clip = 0
+    while images > 0:
+        clip_seed = seed * 1000 + clip
+        script, renderer, timeline = build_clip(ClipSpec(seed=clip_seed, putts=6))
+        fps, scene = script.scene.fps, script.scene
+        rng = np.random.default_rng([clip_seed, 9])
+        frames = rng.permutation(int(script.duration * fps))
+        taken = 0
+        for f in frames:
+            if taken == min(FRAMES_PER_CLIP, images):
+                break
+            t = float(f) / fps
+            views = timeline.balls(t)
+            if any(v.occluded for v in views) or (not views and rng.random() > 0.05):
+                continue
+            image = renderer.render(t, views, timeline.occluders(t))
+            crop = rng.random() < crop_share
+            yield _labelled(f"clip_{clip_seed:07d}_{f:05d}", clip_seed, image, scene, views, crop=crop,
+                            occluded=False)  # fmt: skip
+            taken += 1
+        images -= taken
+        clip += 1
 
 
 def write_dataset(
-    out: Path, images: int, seed: int, *, crop_share: float = 0.0, progress: bool = True
+    out: Path,
+    images: int,
+    seed: int,
+    *,
+    crop_share: float = 0.0,
+    from_clips: bool = False,
+    progress: bool = True,
 ) -> list[DatasetImage]:
-    """Write IMAGES examples (scene seeds SEED*100000 + i) as a YOLO dataset under OUT."""
+    """Write IMAGES examples (scene seeds SEED*100000 + i, or clip frames) as a YOLO dataset under OUT."""
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     bar = Progress("dataset", images) if progress else None
     written = []
-    for i in range(images):
-        image, info = render_example(seed * 100_000 + i, crop_share)
+    examples = (
+        clip_examples(seed, images, crop_share)
+        if from_clips
+        else (render_example(seed * 100_000 + i, crop_share) for i in range(images))
+    )
+    for i, (image, info) in enumerate(examples):
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise OSError(f"cannot encode image {info.name}")
