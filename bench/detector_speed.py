@@ -2,7 +2,8 @@
 
 Rows: ONNX Runtime `session.run` on a prepared tensor (the floor), our detector end to end (BGR frame in,
 boxes out), Ultralytics `predict` on the .pt and on the .onnx at the same size, and the Proof of Putt way
-(`YOLO(best.pt)(frame)`: full frame, default arguments). Target: our pre- and post-processing add at most 5%
+(`YOLO(best.pt)(frame)`: full frame, default arguments). Each row is timed in several runs; the table gives
+the median of the runs' medians and the p95 of all calls. Target: our pre- and post-processing add at most 5%
 to the floor. Needs the `export` extra. Without --model/--weights it builds and exports an untrained YOLOv8n
 (one class, 'ball'): the speed is real even though the boxes are not.
 
@@ -120,18 +121,23 @@ def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95))
 
 
-def print_table(table: dict[int, dict[str, list[float]]], frames: int, imgsz: int) -> None:
+def print_table(table: dict[int, list[dict[str, list[float]]]], frames: int, imgsz: int) -> None:
     """One table: rows by method, columns median / p95 / x floor per thread count."""
-    names = list(table[THREADS[0]])
+    names = list(table[THREADS[0]][0])
     head = f"{'':38}" + "".join(f"{f'threads={t}: median  p95  x floor':>36}" for t in THREADS)
-    print(f"detector speed, {frames} frames 640x480, imgsz {imgsz}, ms per frame")
+    runs = len(table[THREADS[0]])
+    print(f"detector speed, {runs} runs x {frames} frames 640x480, imgsz {imgsz}, ms per frame")
     print(head)
+
+    def median_of_runs(threads: int, name: str) -> float:
+        return statistics.median(statistics.median(run[name]) for run in table[threads])
+
     for name in names:
         cells = ""
         for threads in THREADS:
-            values, floor = table[threads][name], statistics.median(table[threads][names[0]])
-            median = statistics.median(values)
-            cells += f"{median:>21.2f} {p95(values):>5.2f} {median / floor:>7.3f}"
+            median, floor = median_of_runs(threads, name), median_of_runs(threads, names[0])
+            pooled = [v for run in table[threads] for v in run[name]]
+            cells += f"{median:>21.2f} {p95(pooled):>5.2f} {median / floor:>7.3f}"
         print(f"{name:38}{cells}")
     print(
         "* Ultralytics builds its own ONNX Runtime session with default threads (all cores) in both columns."
@@ -145,6 +151,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="exported .onnx (default: build one)")
     parser.add_argument("--weights", type=Path, default=None, help="the .pt it came from")
     parser.add_argument("--frames", type=int, default=200, help="timed calls per row (default 200)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per row (default 3)")
     parser.add_argument("--imgsz", type=int, default=320, help="size when building the default model")
     parser.add_argument("--confidence", type=float, default=0.45, help="confidence threshold (default 0.45)")
     args = parser.parse_args()
@@ -152,7 +159,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="putt-bench-") as tmp:
         if args.model is None or args.weights is None:
             args.weights, args.model = build_default(Path(tmp), args.imgsz)
-        table = {threads: rows_for(threads, args, frames) for threads in THREADS}
+        table = {t: [rows_for(t, args, frames) for _ in range(args.runs)] for t in THREADS}
         imgsz = BallDetector.open(DetectorConfig(args.model)).info.imgsz[0]
     print_table(table, args.frames, imgsz)
 
