@@ -16,8 +16,9 @@ from daemon.errors import CameraError
 from daemon.models import Box, Point
 from daemon.sim.clip import ClipSpec, SimulatedCamera, build_clip
 from daemon.sim.dataset import render_example, write_dataset
+from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
-from daemon.sim.script import ClipScript, PuttRequest, PuttTruth
+from daemon.sim.script import ClipScript, Occluder, PuttRequest, PuttTruth
 
 ON_DEMAND = (
     PuttRequest("MAKE", "TOP"), PuttRequest("MAKE", "RIGHT"), PuttRequest("MAKE", "LOW"),
@@ -252,3 +253,31 @@ def test_live_source_paces_frames_to_real_time_and_skips_dropped_ones() -> None:
 def test_bad_sim_url_is_a_clear_camera_error() -> None:
     with pytest.raises(CameraError, match="seed must be a whole number"):
         SimulatedCamera.from_url("sim://?seed=abc", 640, 480, 30.0)
+
+
+@pytest.mark.parametrize("kind", ["putter", "foot"])
+def test_hidden_share_is_what_the_renderer_covers(kind: str) -> None:
+    # The occluded flag decides which balls the detector is scored on; it must follow the drawn shapes.
+    checked = 0
+    for seed in range(4):  # four rig turns and scales
+        scene = make_scene(seed, 640, 480)
+        renderer = Renderer(scene, seed)
+        d = scene.ball_radius_units * 2
+        occluder = Occluder(
+            kind, 0.0, 1.0, (200.0, 150.0), (200.0, 150.0), (1.6 if kind == "foot" else 1.0) * d
+        )
+        drawn = np.zeros((480, 640, 3), np.uint8)
+        renderer.draw_occluder(drawn, occluder, occluder.start)
+        covered = drawn.max(axis=2) > 0
+        for dx in np.linspace(-3.5, 3.5, 15) * d:
+            for dy in np.linspace(-2, 2, 9) * d:
+                ball = (200.0 + dx, 150.0 + dy)
+                x, y = scene.to_image(*ball)
+                disc = np.zeros((480, 640), np.uint8)
+                cv2.circle(disc, (round(x * 16), round(y * 16)), round(scene.ball_diameter / 2 * 16), 1, -1,
+                           cv2.LINE_8, 4)  # fmt: skip
+                inside = disc > 0
+                seen = covered[inside].mean()
+                assert occluder.hidden_share(occluder.start, ball, d / 2) == pytest.approx(seen, abs=0.2)
+                checked += seen > 0.3
+    assert checked >= 20

@@ -97,7 +97,7 @@ class Renderer:
         for view in balls:
             self._ball(frame, view)
         for occluder, at in occluders:
-            self._occluder(frame, occluder, at)
+            self.draw_occluder(frame, occluder, at)
         cv2.convertScaleAbs(frame, frame, alpha=self.gain(t))
         i, j = self._rng.integers(0, len(self._noise_up), 2)
         cv2.add(frame, self._noise_up[i], frame)
@@ -124,7 +124,8 @@ class Renderer:
         cv2.circle(frame, _fixed(c.x - 0.35 * r, c.y - 0.35 * r), round(0.25 * r * _ONE), (252, 252, 252), -1,
                    cv2.LINE_AA, _SHIFT)  # fmt: skip
 
-    def _occluder(self, frame: Image, occluder: Occluder, at: tuple[float, float]) -> None:
+    def draw_occluder(self, frame: Image, occluder: Occluder, at: tuple[float, float]) -> None:
+        """Draw a putter head or foot standing at AT (rig units) onto FRAME."""
         scene = self.scene
         x, y = scene.to_image(*at)
         size = occluder.size * scene.pose.scale

@@ -46,6 +46,10 @@ class PuttRequest:
     quadrant: str | None = None
 
 
+_GRID = np.linspace(-1, 1, 15)
+_DISC = np.array([(x, y) for x in _GRID for y in _GRID if x * x + y * y <= 1])  # points of the unit disc
+
+
 @dataclass(frozen=True, slots=True)
 class Occluder:
     """A putter head or a foot crossing the picture (rig units)."""
@@ -56,6 +60,20 @@ class Occluder:
     start: tuple[float, float]
     end: tuple[float, float]
     size: float
+
+    def hidden_share(self, at: tuple[float, float], ball: tuple[float, float], radius: float) -> float:
+        """Share of a ball of RADIUS at BALL hidden by this occluder standing at AT (all in rig units).
+
+        The shapes are the ones the renderer draws, expressed in rig axes: the putter head a 3.2 x 1.2 size
+        rectangle lying along x, the foot a 1.8 x 0.9 size half-axes ellipse.
+        """
+        dx = _DISC[:, 0] * radius + (ball[0] - at[0])
+        dy = _DISC[:, 1] * radius + (ball[1] - at[1])
+        if self.kind == "putter":
+            inside = (np.abs(dx) <= 1.6 * self.size) & (np.abs(dy) <= 0.6 * self.size)
+        else:
+            inside = (dx / (1.8 * self.size)) ** 2 + (dy / (0.9 * self.size)) ** 2 <= 1
+        return float(inside.mean())
 
     def at(self, t: float) -> tuple[float, float] | None:
         if not self.t0 <= t <= self.t1:

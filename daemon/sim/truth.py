@@ -21,6 +21,7 @@ from daemon.sim.script import KIND_WEIGHTS, ClipScript, Occluder, PuttRequest, P
 
 _RAMP = (Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT, Region.RAMP)
 _LANES = ("LEFT", "CENTER", "RIGHT")
+HIDDEN_SHARE = 0.2  # a ball with more of it behind a putter or foot is "occluded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,8 @@ class Timeline:
         return out
 
     def _covered(self, t: float, p: tuple[float, float]) -> bool:
-        return any(math.dist(at, p) < occ.size for occ, at in self.occluders(t))
+        r = self._scene.ball_radius_units
+        return any(occ.hidden_share(at, p, r) > HIDDEN_SHARE for occ, at in self.occluders(t))
 
 
 def _last_visible(ball: BallPath) -> float:
