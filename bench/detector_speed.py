@@ -7,7 +7,8 @@ the median of the runs' medians and the p95 of all calls. Target: our pre- and p
 to the floor. Needs the `export` extra. Without --model/--weights it builds and exports an untrained YOLOv8n
 (one class, 'ball'): the speed is real even though the boxes are not.
 
-    .venv/bin/python -m bench.detector_speed [--model models/ball.onnx --weights best.pt] [--frames 200]
+    .venv/bin/python -m bench.detector_speed [--model models/ball.onnx --weights best.pt]
+        [--int8 ball.int8.onnx] [--frames 200] [--runs 3]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from daemon.cli import build_parser
 from daemon.detector import BallDetector, DetectorConfig
 from daemon.export import export_command, synthetic_frames
 from daemon.models import Frame, Image
@@ -45,7 +47,7 @@ def build_default(folder: Path, imgsz: int) -> tuple[Path, Path]:
     model.model.names = {0: "ball"}
     weights = folder / "best.pt"
     model.save(str(weights))
-    args = argparse.Namespace(weights=weights, imgsz=imgsz, out=folder, name="ball", int8=False, frames=None)
+    args = build_parser().parse_args(["export", str(weights), "--imgsz", str(imgsz), "--out", str(folder)])
     if export_command(args) != 0:
         raise SystemExit("bench: could not export the default model")
     return weights, folder / "ball.onnx"
@@ -113,6 +115,12 @@ def rows_for(threads: int, args: argparse.Namespace, frames: list[Image]) -> dic
         "Proof of Putt: YOLO(best.pt)(frame)": timed(lambda im: pop(im, verbose=False), frames, args.frames),
     }
     detector.close()
+    if args.int8 is not None:
+        int8 = BallDetector.open(DetectorConfig(args.int8, confidence=args.confidence, threads=threads))
+        results["ours end to end, INT8 model"] = timed(
+            lambda im: int8.detect(Frame(next(index), 0.0, im)), frames, args.frames
+        )
+        int8.close()
     return results
 
 
@@ -150,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--model", type=Path, default=None, help="exported .onnx (default: build one)")
     parser.add_argument("--weights", type=Path, default=None, help="the .pt it came from")
+    parser.add_argument("--int8", type=Path, default=None, help="an INT8 export to time beside it")
     parser.add_argument("--frames", type=int, default=200, help="timed calls per row (default 200)")
     parser.add_argument("--runs", type=int, default=3, help="runs per row (default 3)")
     parser.add_argument("--imgsz", type=int, default=320, help="size when building the default model")

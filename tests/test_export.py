@@ -154,3 +154,19 @@ def test_without_the_extra_one_line_and_exit_2(tmp_path: Path, cli_env: dict[str
     assert result.returncode == 2
     assert result.stderr.strip() == INSTALL_HINT
     assert result.stdout == ""
+
+
+def test_speed_benchmark_builds_its_default_model_and_prints_every_row(cli_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.detector_speed", "--frames", "2", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=cli_env | {"YOLO_OFFLINE": "1"},
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("detector speed, 1 runs x 2 frames") :].splitlines()
+    rows = [line.split()[0] for line in table[2:7]]
+    assert rows == ["onnxruntime", "ours", "ultralytics", "ultralytics", "Proof"]
