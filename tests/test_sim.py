@@ -187,6 +187,7 @@ def test_clip_frame_dataset_labels_match_the_drawn_balls(tmp_path: Path) -> None
     written = write_dataset(tmp_path, 30, seed=5, crop_share=0.5, from_clips=True, progress=False)
     assert len(written) == 30
     assert {info.seed for info in written} == {5000, 5001, 5002}  # 12 frames a clip
+    assert sum(any(info.moving) for info in written) >= 12  # rolling balls favoured: 6 of 30 if not
     checked, cropped = 0, 0
     for info in written:
         image = cv2.imread(str(tmp_path / "images" / f"{info.name}.jpg"))

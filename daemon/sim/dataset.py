@@ -30,6 +30,9 @@ from daemon.sim.truth import BallView
 
 CROP_MARGIN = 24  # the detector's default margin around the calibrated rig
 FRAMES_PER_CLIP = 12
+# Most of a clip's time the balls rest, and resting balls are already found every time; rolling balls,
+# blurred and over every part of the rig, are what the detector misses, so clip frames favour them.
+STILL_FRAME_SHARE = 0.3
 _SIZES = ((640, 480), (640, 480), (640, 480), (800, 600), (1280, 720), (960, 540))
 
 
@@ -119,7 +122,8 @@ def _labelled(
 def clip_examples(seed: int, images: int, crop_share: float) -> Iterator[tuple[np.ndarray, DatasetImage]]:
     """IMAGES frames of clips SEED*1000 + k, FRAMES_PER_CLIP a clip, a few with no ball in play.
 
-    Frames where a foot or putter covers a ball are left out: a half-hidden ball has no right label.
+    Frames where a foot or putter covers a ball are left out: a half-hidden ball has no right label. Of the
+    frames where every ball rests, only STILL_FRAME_SHARE are kept.
     """
     clip = 0
     while images > 0:
@@ -135,6 +139,8 @@ def clip_examples(seed: int, images: int, crop_share: float) -> Iterator[tuple[n
             t = float(f) / fps
             views = timeline.balls(t)
             if any(v.occluded for v in views) or (not views and rng.random() > 0.05):
+                continue
+            if views and all(v.state.speed == 0 for v in views) and rng.random() > STILL_FRAME_SHARE:
                 continue
             image = renderer.render(t, views, timeline.occluders(t))
             crop = rng.random() < crop_share
