@@ -4,10 +4,10 @@
 
 Simulator frames are sampled from clips of seeds 7000 and up (training uses dataset seeds 1000-4000 and clip
 seeds 20000-21999), every frame with at least one ball in play, and run through the detector as the daemon
-runs it (cropped to the calibrated rig). A detection matches a ball when their IoU is at least 0.5. Balls more than a fifth
-hidden by a putter or foot (`daemon.sim.truth.HIDDEN_SHARE`), and balls in the ignore area or outside the
-rig (which the daemon never looks at), are not counted against recall, and a detection on one of them, or in
-the ignore area, is not a false positive.
+runs it (cropped to the calibrated rig). A detection matches a ball when their IoU is at least 0.5. Balls more
+than a fifth hidden by a putter or foot (`daemon.sim.truth.HIDDEN_SHARE`), and balls in the ignore area or
+outside the rig (which the daemon never looks at), are not counted against recall, and a detection on one of
+them, or in the ignore area, is not a false positive.
 """
 
 from __future__ import annotations
