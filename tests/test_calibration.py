@@ -14,9 +14,9 @@ import pytest
 from daemon.calibration import Calibration, Region, load_calibration, parse_calibration
 from daemon.errors import CalibrationError
 from daemon.models import Point
-from tests.conftest import REPO
+from tools.shared_data import shared_folder
 
-REAL_FILES = sorted((REPO.parent / "shared" / "proofofputt" / "calibration").glob("*.json"))
+REAL_FILES = sorted((shared_folder() / "proofofputt" / "calibration").glob("*.json"))
 
 
 def test_four_real_files_are_present() -> None:

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import yaml
 
+from tools.shared_data import shared_folder
+
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared" / "data" / "real-balls-mini-golf" / "train"
+REAL = shared_folder() / "data" / "real-balls-mini-golf" / "train"
 # Seeds of simulator scenes used here; benchmarks draw theirs from 7000 and up, never these.
 TRAIN_SEED = 1000
 VAL_SEED = 2000
