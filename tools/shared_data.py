@@ -11,18 +11,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _origin_checkout() -> Path | None:
-    """The local folder this checkout was cloned from, if it was cloned from one."""
+def _origin_checkout(repo: Path) -> Path | None:
+    """The local folder REPO was cloned from, if it was cloned from one."""
     config = configparser.ConfigParser()
-    config.read(REPO / ".git" / "config")
+    config.read(repo / ".git" / "config")
     url = config.get('remote "origin"', "url", fallback="")
     return Path(url).resolve() if url and Path(url).is_dir() else None
 
 
-def shared_folder() -> Path:
-    """The `shared` folder beside this checkout, or beside the checkout it was cloned from."""
-    origin = _origin_checkout()
-    candidates = [REPO.parent / "shared", *([origin.parent / "shared"] if origin else [])]
+def shared_folder(repo: Path = REPO) -> Path:
+    """The `shared` folder beside REPO, or beside the checkout REPO was cloned from."""
+    origin = _origin_checkout(repo)
+    candidates = [repo.parent / "shared", *([origin.parent / "shared"] if origin else [])]
     for folder in candidates:
         if folder.is_dir():
             return folder
