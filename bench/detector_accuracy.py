@@ -20,11 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from daemon.calibration import Calibration, Region
-from daemon.detector import BallDetector, DetectorConfig
 from daemon.models import Box, Frame
 from daemon.settings import ModelSettings
 from daemon.sim.clip import ClipSpec, build_clip
+from daemon.vision.calibration import Calibration, Region
+from daemon.vision.detector import BallDetector, DetectorConfig
 from tools.train_detector import REAL, real_split
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from daemon.cli import build_parser
-from daemon.detector import BallDetector, DetectorConfig
-from daemon.export import export_command, synthetic_frames
+from daemon.commands.export import export_command, synthetic_frames
 from daemon.models import Frame, Image
+from daemon.vision.detector import BallDetector, DetectorConfig
 
 THREADS = (1, 2)
 WARMUP = 5

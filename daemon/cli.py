@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "Run the whole pipeline on a simulated session and show the putts and the report.",
-        _lazy("daemon.demo", "demo_command"),
+        _lazy("daemon.commands.demo", "demo_command"),
     )
     demo.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     demo.add_argument("--putts", type=int, default=8, help="putts to simulate (default 8)")
@@ -105,16 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim = command(
         "simulate",
         "Render a simulated putting session or a detector training dataset.",
-        _lazy("daemon.sim.command", "simulate_command"),
+        _lazy("daemon.commands.simulate", "simulate_command"),
     )
-    from daemon.sim.cli_args import add_simulate_arguments  # noqa: PLC0415  # argparse only, no numpy
+    from daemon.commands.simulate_args import add_simulate_arguments  # noqa: PLC0415  # argparse only, no numpy
 
     add_simulate_arguments(sim)
 
     process = command(
         "process",
         "Run the vision pipeline on a recorded clip and write session reports.",
-        _lazy("daemon.process", "process_command"),
+        _lazy("daemon.commands.process", "process_command"),
     )
     process.add_argument("video", type=Path, help="video file to process")
     process.add_argument(
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export",
         "Export an Ultralytics detection model to ONNX with a sidecar (extra 'export').",
-        _lazy("daemon.export", "export_command"),
+        _lazy("daemon.commands.export", "export_command"),
     )
     export.add_argument("weights", type=Path, help="the .pt weights to export")
     export.add_argument("--imgsz", type=int, default=320, help="network input size (default 320)")
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = command(
         "calibrate",
         "Check a calibration file and draw its regions.",
-        _lazy("daemon.calibrate", "calibrate_command"),
+        _lazy("daemon.commands.calibrate", "calibrate_command"),
     )
     calibrate.add_argument("--check", type=Path, metavar="FILE", help="calibration file to check")
     calibrate.add_argument("--image", type=Path, help="a camera still to draw the regions on")

@@ -1,12 +1,15 @@
 """The daemon's exceptions.
 
-PuttDaemonError
-├── ConfigError          bad settings or env file: the CLI prints every line and exits 78
-├── CalibrationError     a calibration file that cannot be used: every problem by region name
-├── ModelError           a model file that is missing, corrupt, or has no ball class
-├── CameraError          a frame source that cannot be opened or stopped delivering
-├── SpoolError           the on-disk queue cannot be written
-└── UploadError          the web API refused or could not be reached
+PuttDaemonError                  exit code of the CLI
+├── ConfigError          78  bad settings or env file: the CLI prints every line
+├── CalibrationError     78  a calibration file that cannot be used: every problem by region name
+├── ModelError           78  a model file that is missing, corrupt, or has no ball class
+├── CameraError          66  a frame source that cannot be opened or stopped delivering
+├── InputMissingError    66  an input file the user named does not exist
+├── InputDataError       65  an input file exists but its data is unusable (damaged video, not weights)
+├── OutputError          73  an output file or folder cannot be created
+├── SpoolError            1  the on-disk queue cannot be written
+└── UploadError           1  the web API refused or could not be reached
     └── PermanentUploadError   a refusal that retrying will not fix (400, 401, 403)
 """
 
@@ -42,6 +45,18 @@ class ModelError(PuttDaemonError):
 
 class CameraError(PuttDaemonError):
     """A frame source that cannot be opened or stopped delivering frames."""
+
+
+class InputMissingError(PuttDaemonError):
+    """An input file the user named does not exist."""
+
+
+class InputDataError(PuttDaemonError):
+    """An input file whose data cannot be used; `partial` is True when results of what was read were kept."""
+
+
+class OutputError(PuttDaemonError):
+    """An output file or folder that cannot be created or written."""
 
 
 class SpoolError(PuttDaemonError):

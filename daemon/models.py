@@ -10,6 +10,17 @@ import numpy.typing as npt
 
 Image = npt.NDArray[np.uint8]
 Outcome = Literal["MAKE", "MISS"]
+PuttKind = Literal["HOLE", "CATCH", "RETURN", "TIMEOUT", "QUICK_PUTT"]
+Lane = Literal["LEFT", "CENTER", "RIGHT", "RAMP", "UNKNOWN"]
+Quadrant = Literal["TOP", "RIGHT", "LOW", "LEFT"]
+# idle: no putt for the idle timeout; max_duration: too long; command: ended by an operator; shutdown: the
+# service stopped; recovered: found in a journal at start-up; end_of_input: a recorded clip ended.
+EndReason = Literal["idle", "max_duration", "command", "shutdown", "recovered", "end_of_input"]
+CameraStatus = Literal["ok", "lost", "reconnecting"]
+ServiceStatus = Literal["starting", "idle", "in_session", "degraded", "error", "stopping"]
+PUTT_KINDS: tuple[PuttKind, ...] = ("HOLE", "CATCH", "RETURN", "TIMEOUT", "QUICK_PUTT")
+LANES: tuple[Lane, ...] = ("LEFT", "CENTER", "RIGHT", "RAMP", "UNKNOWN")
+QUADRANTS: tuple[Quadrant, ...] = ("TOP", "RIGHT", "LOW", "LEFT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +97,77 @@ class Detections:
 
 
 @dataclass(frozen=True, slots=True)
-class PuttEvent:
-    """One classified putt. Times are seconds on the frame source's clock."""
+class TrackedBall:
+    """One ball in one frame: where it is, whether it was seen or only predicted."""
 
-    outcome: Outcome
-    detail: str  # the Proof of Putt string, e.g. "MAKE - HOLE: TOP - CENTER"
+    track_id: int
+    position: Point
+    velocity: Point  # pixels per second
+    box: Box | None  # the detection, None while bridged over a gap
+    first_seen: float
+
+    @property
+    def seen(self) -> bool:
+        return self.box is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BallObservation:
+    """Every tracked ball in one frame."""
+
+    frame_index: int
+    timestamp: float
+    balls: tuple[TrackedBall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PuttEvent:
+    """One classified putt. Times are seconds on the frame source's clock.
+
+    The Proof of Putt detail string is derived from the typed fields, never stored or parsed back.
+    """
+
+    kind: PuttKind
     start_time: float  # the ball left the mat
     time: float  # the putt was classified
-    entry_lane: str  # LEFT, CENTER, RIGHT, RAMP or UNKNOWN
-    hole_quadrant: str | None  # TOP, RIGHT, LOW, LEFT for a make
+    entry_lane: Lane
+    exit_lane: Lane | None = None  # where the ball left the ramp: CATCH and RETURN only
+    hole_quadrant: Quadrant | None = None  # HOLE only
     path: tuple[Point, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.kind == "HOLE") != (self.hole_quadrant is not None):
+            raise ValueError(f"a {self.kind} putt has hole quadrant {self.hole_quadrant}")
+        if (self.kind in ("CATCH", "RETURN")) != (self.exit_lane is not None):
+            raise ValueError(f"a {self.kind} putt has exit lane {self.exit_lane}")
+
+    @property
+    def outcome(self) -> Outcome:
+        return "MAKE" if self.kind == "HOLE" else "MISS"
 
     @property
     def is_make(self) -> bool:
-        return self.outcome == "MAKE"
+        return self.kind == "HOLE"
+
+    @property
+    def detail(self) -> str:
+        """The Proof of Putt string, e.g. `MAKE - HOLE: TOP - CENTER`, `MISS - CATCH: LEFT - RIGHT`."""
+        match self.kind:
+            case "HOLE":
+                return f"MAKE - HOLE: {self.hole_quadrant} - {self.entry_lane}"
+            case "CATCH" | "RETURN":
+                return f"MISS - {self.kind}: {self.entry_lane} - {self.exit_lane}"
+            case "TIMEOUT":
+                return f"MISS - TIMEOUT: {self.entry_lane}"
+            case "QUICK_PUTT":
+                return "MISS - QUICK PUTT"
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
     """A finished putting session.
 
-    `start_time` is the first putt's start on the source clock; adding `epoch_offset` gives UTC epoch seconds
-    (0 for a live camera, whose clock already is UTC epoch time).
+    `start_time` is the first putt's start on the source clock; adding `epoch_offset` gives UTC epoch seconds.
     """
 
     session_id: str
@@ -116,7 +176,7 @@ class Session:
     end_time: float
     epoch_offset: float
     putts: tuple[PuttEvent, ...]
-    end_reason: str  # idle, max_duration, command, shutdown, recovered
+    end_reason: EndReason
 
     @property
     def started_at(self) -> float:
@@ -127,3 +187,41 @@ class Session:
     def ended_at(self) -> float:
         """UTC epoch seconds of the end."""
         return self.end_time + self.epoch_offset
+
+    @property
+    def makes(self) -> int:
+        return sum(putt.is_make for putt in self.putts)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionProgress:
+    """The open session as the status outlets show it."""
+
+    session_id: str
+    putts: int
+    makes: int
+    streak: int  # the current run of makes
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """What the running service is doing: the status outlets (systemd, state file, MQTT) publish this."""
+
+    status: ServiceStatus
+    camera: CameraStatus
+    fps: float  # frames through the vision loop per second, recently
+    inference_ms: float  # median detector time over recent frames it ran on
+    gate_skipped: float  # share of recent frames on which the motion gate spared the detector
+    session: SessionProgress | None
+    putts: int  # since the service started
+    sessions: int  # finished since the service started
+    model: str  # file name
+    model_sha256: str  # first 12 hex digits
+    calibration: str  # file name
+    config_hash: str  # first 12 hex digits of the effective settings' hash
+    version: str
+    pid: int
+    started_at: float  # UTC epoch seconds
+    updated_at: float  # UTC epoch seconds
+    uptime: float  # seconds, monotonic
+    problems: tuple[str, ...] = ()  # conditions an operator must act on, one line each

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 
+from daemon.delivery.stats import STREAK_THRESHOLDS
+from daemon.models import LANES, PUTT_KINDS, QUADRANTS, Lane, Point, PuttEvent, Quadrant
+from tools.shared_data import shared_folder
+
 REPO = Path(__file__).resolve().parents[1]
+REAL_FILES = sorted((shared_folder() / "proofofputt" / "calibration").glob("*.json"))
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +28,98 @@ def _clean_putt_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def cli_env() -> dict[str, str]:
     """An environment for running the CLI in a subprocess, without PUTT_* variables."""
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("PUTT_")}
+
+
+CONF = 0.6
+IMGSZ = 320
+
+
+def build_weights(path: Path, names: dict[int, str] | None = None, seed: int = 0) -> Path:
+    """A tiny single-class YOLOv8 checkpoint at PATH whose random head gives plenty of distinct boxes."""
+    import torch
+    import ultralytics
+    import yaml
+    from ultralytics import YOLO
+
+    spec = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/v8/yolov8.yaml").read_text())
+    names = names or {0: "ball"}
+    spec["nc"] = len(names)
+    spec["scales"] = {"n": [0.33, 0.125, 1024]}
+    spec_path = path.with_suffix(".yaml")
+    spec_path.write_text(yaml.safe_dump(spec))
+    torch.manual_seed(seed)
+    model = YOLO(str(spec_path))
+    model.model.names = names
+    net = model.model
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # fresh statistics make every feature map vanish
+            module.reset_running_stats()
+            module.momentum = None
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.rand(4, 3, IMGSZ, IMGSZ))
+    net.eval()
+    head = net.model[-1]
+    with torch.no_grad():
+        for seq in head.cv3:
+            seq[-1].weight.normal_(0, 0.5)
+            seq[-1].bias.fill_(-3.0)
+        for seq in head.cv2:  # favour the first DFL bins: boxes of a few strides, not the whole frame
+            seq[-1].weight.normal_(0, 0.05)
+            seq[-1].bias.copy_(-torch.arange(float(head.reg_max)).repeat(4))
+    model.save(str(path))
+    return path
+
+
+def export_onnx(weights: Path, target: Path, **kwargs: object) -> Path:
+    """Export WEIGHTS with Ultralytics and move the result to TARGET."""
+    from ultralytics import YOLO
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = YOLO(str(weights)).export(
+            format="onnx", imgsz=IMGSZ, dynamic=False, simplify=True, verbose=False, **kwargs
+        )
+    Path(out).replace(target)
+    return target
+
+
+def brute_runs(makes: list[bool]) -> list[int]:
+    """The lengths of the maximal runs of makes."""
+    return [len(list(group)) for made, group in itertools.groupby(makes) if made]
+
+
+def brute_fastest_21(times: list[float]) -> float | None:
+    """The shortest interval between two makes with at least 20 makes after the first."""
+    spans = [times[j] - times[i] for i in range(len(times)) for j in range(i + 20, len(times))]
+    return min(spans, default=None)
+
+
+def brute_longest(makes: list[bool]) -> int:
+    return max(brute_runs(makes), default=0)
+
+
+def brute_most_in_60(times: list[float]) -> int:
+    """Max over makes t_i of the number of makes t with t_i <= t <= t_i + 60."""
+    return max((sum(1 for t in times if start <= t <= start + 60.0) for start in times), default=0)
+
+
+def brute_streaks(makes: list[bool]) -> dict[int, int]:
+    """Threshold N -> number of maximal runs at least N long."""
+    return {n: sum(1 for length in brute_runs(makes) if length >= n) for n in STREAK_THRESHOLDS}
+
+
+def putt_event(detail: str, start_time: float, time: float, path: tuple[Point, ...] = ()) -> PuttEvent:
+    """The typed putt a Proof of Putt detail string describes (test fixtures are written as those strings)."""
+    head, _, rest = detail.partition(": ")
+    kind = next(k for k in PUTT_KINDS if head.endswith(k.replace("_", " ")))
+    words = [w for w in rest.split(" - ") if w]
+    lanes: dict[str, Lane] = {lane: lane for lane in LANES}
+    quadrants: dict[str, Quadrant] = {quadrant: quadrant for quadrant in QUADRANTS}
+    if kind == "HOLE":
+        return PuttEvent(kind, start_time, time, lanes[words[1]], None, quadrants[words[0]], path)
+    if kind in ("CATCH", "RETURN"):
+        return PuttEvent(kind, start_time, time, lanes[words[0]], lanes[words[1]], None, path)
+    entry = lanes[words[0]] if words else "UNKNOWN"
+    return PuttEvent(kind, start_time, time, entry, None, None, path)

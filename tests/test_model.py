@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.detector_accuracy import simulator_score
-from daemon.detector import file_sha256
+from daemon.vision.detector import file_sha256
 from tests.conftest import REPO
 
 MODEL = REPO / "models" / "ball.onnx"

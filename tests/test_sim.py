@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.calibration import Region, load_calibration, parse_calibration
 from daemon.errors import CameraError
 from daemon.models import Box, Point
 from daemon.sim.clip import ClipSpec, SimulatedCamera, build_clip
@@ -19,6 +18,7 @@ from daemon.sim.dataset import render_example, write_dataset
 from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
 from daemon.sim.script import ClipScript, Occluder, PuttRequest, PuttTruth
+from daemon.vision.calibration import Region, load_calibration, parse_calibration
 
 ON_DEMAND = (
     PuttRequest("MAKE", "TOP"), PuttRequest("MAKE", "RIGHT"), PuttRequest("MAKE", "LOW"),

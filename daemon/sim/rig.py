@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.calibration import Calibration, Polygon, Region
+from daemon.vision.calibration import Calibration, Polygon, Region
 
 # The layout in rig units (about pixels at scale 1).
 LEFT_OF_MAT = ((0, 0), (110, 0), (110, 300), (0, 300))

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from daemon.calibration import Region
 from daemon.models import Point
 from daemon.sim.motion import (
     Approach,
@@ -26,6 +25,7 @@ from daemon.sim.motion import (
     putt_timeout,
 )
 from daemon.sim.rig import HOLE_CENTRE, Scene
+from daemon.vision.calibration import Region
 
 KIND_WEIGHTS: dict[PuttKind, float] = {
     "MAKE": 0.5,

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from daemon.calibration import Region
 from daemon.models import Box, Point
 from daemon.sim.motion import BallPath, BallState
 from daemon.sim.rig import Scene
 from daemon.sim.script import KIND_WEIGHTS, ClipScript, Occluder, PuttRequest, PuttTruth, ScriptWriter
+from daemon.vision.calibration import Region
 
 _RAMP = (Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT, Region.RAMP)
 _LANES = ("LEFT", "CENTER", "RIGHT")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from daemon.classifier import PuttClassifier
-from daemon.models import Detections, Frame, PuttEvent, Session
-from daemon.motion_gate import MotionGate
-from daemon.sessions import SessionKeeper
-from daemon.tracker import BallObservation, BallTracker
+from daemon.delivery.sessions import SessionKeeper
+from daemon.models import BallObservation, Detections, Frame, PuttEvent, Session
+from daemon.vision.classifier import PuttClassifier
+from daemon.vision.motion_gate import MotionGate
+from daemon.vision.tracker import BallTracker
 
 
 class Detector(Protocol):

@@ -11,12 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.calibration import Calibration, Region, load_calibration, parse_calibration
 from daemon.errors import CalibrationError
 from daemon.models import Point
-from tools.shared_data import shared_folder
-
-REAL_FILES = sorted((shared_folder() / "proofofputt" / "calibration").glob("*.json"))
+from daemon.vision.calibration import Calibration, Region, load_calibration, parse_calibration
+from tests.conftest import REAL_FILES
 
 
 def test_four_real_files_are_present() -> None:

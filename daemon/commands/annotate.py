@@ -12,10 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from daemon.calibration import CLICKED, Calibration, Region
 from daemon.errors import CameraError
-from daemon.models import Frame, Image, PuttEvent
-from daemon.tracker import BallObservation
+from daemon.models import BallObservation, Frame, Image, PuttEvent
+from daemon.vision.calibration import CLICKED, Calibration, Region
 
 _COLOURS = {
     Region.MAT: (60, 180, 60),

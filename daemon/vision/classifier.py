@@ -16,13 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from daemon.calibration import Calibration, Region
-from daemon.models import Outcome, Point, PuttEvent
-from daemon.tracker import BallObservation, TrackedBall
+from daemon.models import BallObservation, Lane, Point, PuttEvent, PuttKind, Quadrant, TrackedBall
+from daemon.vision.calibration import Calibration, Region
 
 _RAMP_FAMILY = (Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT, Region.RAMP)
 _HOLE_FAMILY = (Region.HOLE_TOP, Region.HOLE_RIGHT, Region.HOLE_LOW, Region.HOLE_LEFT, Region.HOLE)
-_QUADRANT_BY_ANGLE = ("TOP", "RIGHT", "LOW", "LEFT")  # image +x, +y, -x, -y
+_QUADRANT_BY_ANGLE: tuple[Quadrant, ...] = ("TOP", "RIGHT", "LOW", "LEFT")  # image +x, +y, -x, -y
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +38,11 @@ class ClassifierConfig:
 class _Putt:
     track_id: int
     start_time: float
-    entry_lane: str
-    exit_lane: str
+    entry_lane: Lane
+    exit_lane: Lane
     last_ramp_time: float
     last_seen_time: float
-    quadrant: str | None = None
+    quadrant: Quadrant | None = None
     entered_hole: bool = False
     touched_catch: bool = False
     path: list[Point] = field(default_factory=list)
@@ -168,37 +167,39 @@ class PuttClassifier:
         back_on_mat = self._cal.contains(Region.MAT, p) or self._cal.contains(Region.LEFT_OF_MAT, p)
         if back_on_mat and t - putt.start_time > self._config.return_delay:
             self._last_on_mat[putt.track_id] = t
-            return self._finish(putt, "MISS", f"MISS - RETURN: {putt.entry_lane} - {putt.exit_lane}", t)
+            return self._finish(putt, "RETURN", t)
         return None
 
     def _on_return_track(self, putt: _Putt, t: float) -> PuttEvent:
         if putt.touched_catch:
-            return self._finish(putt, "MISS", f"MISS - CATCH: {putt.entry_lane} - {putt.exit_lane}", t)
+            return self._finish(putt, "CATCH", t)
         if putt.entered_hole:
-            return self._finish(putt, "MAKE", f"MAKE - HOLE: {putt.quadrant} - {putt.entry_lane}", t)
+            return self._finish(putt, "HOLE", t)
         # Reached the return track without being seen in the cup or the catch: it can only have dropped in.
         putt.quadrant = self._quadrant_by_angle(putt.path[-1])
-        return self._finish(putt, "MAKE", f"MAKE - HOLE: {putt.quadrant} - {putt.entry_lane}", t)
+        return self._finish(putt, "HOLE", t)
 
     def _timeout(self, putt: _Putt, t: float) -> PuttEvent:
         if putt.touched_catch:
-            return self._finish(putt, "MISS", f"MISS - CATCH: {putt.entry_lane} - {putt.exit_lane}", t)
+            return self._finish(putt, "CATCH", t)
         if putt.entered_hole:
-            return self._finish(putt, "MAKE", f"MAKE - HOLE: {putt.quadrant} - {putt.entry_lane}", t)
-        return self._finish(putt, "MISS", f"MISS - TIMEOUT: {putt.entry_lane}", t)
+            return self._finish(putt, "HOLE", t)
+        return self._finish(putt, "TIMEOUT", t)
 
     def _interrupted(self, putt: _Putt, t: float) -> PuttEvent:
         # A ball already in the cup or the catch has its answer; only one still on the ramp is a quick putt.
         if putt.entered_hole or putt.touched_catch:
             return self._timeout(putt, t)
-        return self._finish(putt, "MISS", "MISS - QUICK PUTT", t)
+        return self._finish(putt, "QUICK_PUTT", t)
 
-    def _quadrant_by_angle(self, p: Point) -> str:
+    def _quadrant_by_angle(self, p: Point) -> Quadrant:
         centre = self._cal.polygons[Region.HOLE_TOP][0]
         angle = math.degrees(math.atan2(p.y - centre[1], p.x - centre[0])) % 360
         return _QUADRANT_BY_ANGLE[int(((angle + 45) % 360) // 90)]
 
-    @staticmethod
-    def _finish(putt: _Putt, outcome: Outcome, detail: str, t: float) -> PuttEvent:
-        quadrant = putt.quadrant if outcome == "MAKE" else None
-        return PuttEvent(outcome, detail, putt.start_time, t, putt.entry_lane, quadrant, tuple(putt.path))
+    def _finish(self, putt: _Putt, kind: PuttKind, t: float) -> PuttEvent:
+        exit_lane = putt.exit_lane if kind in ("CATCH", "RETURN") else None
+        quadrant = None
+        if kind == "HOLE":
+            quadrant = putt.quadrant or self._quadrant_by_angle(putt.path[-1])
+        return PuttEvent(kind, putt.start_time, t, putt.entry_lane, exit_lane, quadrant, tuple(putt.path))

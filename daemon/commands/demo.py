@@ -12,9 +12,9 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from daemon.commands.process import print_result, process_video
 from daemon.configuration import load_settings
 from daemon.logs import set_level
-from daemon.process import print_result, process_video
 from daemon.sim.clip import ClipSpec, write_clip
 
 

@@ -13,21 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon import __version__
-from daemon.annotate import Annotator
-from daemon.calibration import Calibration, load_calibration
-from daemon.camera import VideoFileSource
-from daemon.classifier import ClassifierConfig, PuttClassifier
+from daemon.commands.annotate import Annotator
 from daemon.configuration import load_settings
-from daemon.detector import BallDetector, DetectorConfig, file_sha256
+from daemon.delivery.reports import ReportContext, build_report, write_report
+from daemon.delivery.sessions import SessionConfig, SessionKeeper
 from daemon.logs import set_level
 from daemon.models import Frame, PuttEvent, Session
-from daemon.motion_gate import MotionGate, MotionGateConfig
-from daemon.pipeline import VisionPipeline
 from daemon.progress import Progress
-from daemon.reports import ReportContext, build_report, write_report
-from daemon.sessions import SessionConfig, SessionKeeper
 from daemon.settings import Settings
-from daemon.tracker import BallTracker, TrackerConfig
+from daemon.vision.calibration import Calibration, load_calibration
+from daemon.vision.camera import VideoFileSource
+from daemon.vision.classifier import ClassifierConfig, PuttClassifier
+from daemon.vision.detector import BallDetector, DetectorConfig, file_sha256
+from daemon.vision.motion_gate import MotionGate, MotionGateConfig
+from daemon.vision.pipeline import VisionPipeline
+from daemon.vision.tracker import BallTracker, TrackerConfig
 
 logger = logging.getLogger(__name__)
 

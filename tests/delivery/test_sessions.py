@@ -9,15 +9,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from daemon.models import Outcome, Point, PuttEvent
-from daemon.sessions import SessionConfig, SessionKeeper
+from daemon.delivery.sessions import SessionConfig, SessionKeeper
+from daemon.models import Point, PuttEvent
+from tests.conftest import putt_event
 
 
 def putt(t: float, detail: str = "MAKE - HOLE: TOP - CENTER") -> PuttEvent:
-    outcome: Outcome = "MAKE" if detail.startswith("MAKE") else "MISS"
-    return PuttEvent(
-        outcome, detail, t - 1.5, t, "CENTER", "TOP" if outcome == "MAKE" else None, (Point(1, 2),)
-    )
+    return putt_event(detail, t - 1.5, t, (Point(1, 2),))
 
 
 def keeper(tmp_path: Path, idle: float = 120.0, max_duration: float = 7200.0) -> SessionKeeper:
@@ -117,12 +115,12 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from daemon.models import PuttEvent
-    from daemon.sessions import SessionConfig, SessionKeeper
+    from daemon.delivery.sessions import SessionConfig, SessionKeeper
 
     keeper = SessionKeeper(SessionConfig("box-1", 120.0, 7200.0, Path(sys.argv[1])))
     for i in range(1000):
         t = 1_000.0 + 5 * i
-        event = PuttEvent("MAKE", "MAKE - HOLE: LOW - LEFT", t - 1, t, "LEFT", "LOW")
+        event = PuttEvent("HOLE", t - 1, t, "LEFT", None, "LOW")
         keeper.add_putt(event, epoch_offset=0.0)
         print(i + 1, flush=True)
         time.sleep(0.01)

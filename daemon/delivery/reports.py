@@ -1,10 +1,10 @@
 """Reports stage: a finished `Session` in, its Proof of Putt report out, as JSON and CSV in the spool.
 
 Contract: `build_report` computes every statistic with the exact definitions of the Proof of Putt report
-(shared README, "Session report statistics"; the pure functions live in `daemon.stats`) in O(n); a session
-with no classified putt is never reported (ValueError). `report_json` keeps the original nested sections and
-adds the flat fields the upload API reads, always as JSON numbers. `report_csv` keeps the original
-human-readable layout. `write_report` writes `<session_id>.csv` then `<session_id>.json` atomically and
+(shared README, "Session report statistics"; the pure functions live in `daemon.delivery.stats`) in O(n);
+a session with no classified putt is never reported (ValueError). `report_json` keeps the original nested
+sections and adds the flat fields the upload API reads, always as JSON numbers. `report_csv` keeps the
+original human-readable layout. `write_report` writes `<session_id>.csv` then `<session_id>.json` atomically and
 durably; the JSON is the uploader's unit of work, so it appears last. The output depends on the session and
 context only (no wall clock), so writing the same session twice, as crash recovery may, gives identical bytes.
 """
@@ -23,18 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from daemon.atomicfile import write_text_atomic
-from daemon.models import Session
-from daemon.stats import (
+from daemon.delivery.stats import (
     MISS_CATEGORIES,
-    QUADRANTS,
+    MissCategory,
     fastest_span,
     longest_run,
-    make_category,
     miss_category,
     most_in_window,
     per_minute,
     streak_counts,
 )
+from daemon.models import QUADRANTS, EndReason, PuttEvent, Quadrant, Session
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +57,16 @@ class PuttRow:
     """One counted putt as the report lists it; `time` is seconds since the session start."""
 
     index: int
-    outcome: str
-    detail: str
+    putt: PuttEvent
     time: float
+
+    @property
+    def outcome(self) -> str:
+        return self.putt.outcome
+
+    @property
+    def detail(self) -> str:
+        return self.putt.detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +77,14 @@ class SessionReport:
     device_id: str
     started_at: float  # UTC epoch seconds
     ended_at: float
-    end_reason: str
+    end_reason: EndReason
     context: ReportContext
     putts: tuple[PuttRow, ...]
     total_makes: int
     make_percentage: float
     miss_percentage: float
-    makes_by_category: Mapping[str, int]
-    misses_by_category: Mapping[str, int]
+    makes_by_category: Mapping[Quadrant, int]
+    misses_by_category: Mapping[MissCategory, int]
     max_consecutive: int
     streaks: Mapping[int, int]  # threshold -> runs of at least that many makes
     duration_seconds: float
@@ -98,25 +104,23 @@ class SessionReport:
 
 def build_report(session: Session, context: ReportContext) -> SessionReport:
     """Compute the report of a finished session; ValueError if it has no classified putt."""
-    # The original counted only rows with a detailed classification; an unlabelled event is not a putt.
-    counted = [putt for putt in session.putts if putt.detail]
-    if not counted:
+    if not session.putts:
         raise ValueError(f"session {session.session_id} has no classified putt; it is not reported")
     rows = tuple(
-        PuttRow(index, putt.outcome, putt.detail, putt.time - session.start_time)
-        for index, putt in enumerate(counted, start=1)
+        PuttRow(index, putt, putt.time - session.start_time)
+        for index, putt in enumerate(session.putts, start=1)
     )
-    makes = [row.outcome == "MAKE" for row in rows]
+    makes = [row.putt.is_make for row in rows]
     # Sorting is linear on the already ordered times the classifier produces, and guards a reordered journal.
     make_times = sorted(row.time for row, made in zip(rows, makes, strict=True) if made)
     makes_by_category = dict.fromkeys(QUADRANTS, 0)
     misses_by_category = dict.fromkeys(MISS_CATEGORIES, 0)
-    for row, made in zip(rows, makes, strict=True):
-        # A string outside the known shapes goes in no bucket, as in the original.
-        category = make_category(row.detail) if made else miss_category(row.detail)
-        buckets = makes_by_category if made else misses_by_category
+    for row in rows:
+        quadrant, category = row.putt.hole_quadrant, miss_category(row.putt.kind)
+        if quadrant is not None:
+            makes_by_category[quadrant] += 1
         if category is not None:
-            buckets[category] += 1
+            misses_by_category[category] += 1
     total_makes = len(make_times)
     duration = max(row.time for row in rows)
     return SessionReport(

@@ -3,7 +3,8 @@
 Needs the `export` extra (ultralytics, onnx, onnxslim); the running daemon never imports any of it. The model
 is exported into a temporary folder, then run by our own `BallDetector` and by `YOLO(weights).predict` on the
 same frames; only if both find the same boxes (same count, every corner within 1 px) are OUT/NAME.onnx and
-OUT/NAME.json written. `--int8` adds OUT/NAME.int8.onnx (see `daemon.quantize`) and compares it with FP32.
+OUT/NAME.json written. `--int8` adds OUT/NAME.int8.onnx (see `daemon.commands.quantize`) and compares it
+with FP32.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import cv2
 import numpy as np
 
 from daemon.atomicfile import write_atomic, write_text_atomic
-from daemon.detector import NMS_IOU, BallDetector, DetectorConfig, file_sha256
 from daemon.errors import ModelError
 from daemon.models import Box, Frame, Image
+from daemon.vision.detector import NMS_IOU, BallDetector, DetectorConfig, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
         if training is not None:
             sidecar["training"] = training
         if args.int8:
-            from daemon.quantize import quantize_and_compare  # noqa: PLC0415  # needs onnx, only with --int8
+            from daemon.commands.quantize import quantize_and_compare  # noqa: PLC0415  # needs onnx, only with --int8
 
             int8_path = args.out / f"{args.name}.int8.onnx"
             report = quantize_and_compare(onnx_path, int8_path, config, frames)

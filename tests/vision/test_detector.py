@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import tracemalloc
-import warnings
 from pathlib import Path
 
 import cv2
@@ -20,73 +19,19 @@ import numpy as np
 import onnx
 import pytest
 
-from daemon.detector import (
+from daemon.commands.export import synthetic_frames
+from daemon.errors import ModelError
+from daemon.models import Frame
+from daemon.vision.detector import (
     BallDetector,
     DetectorConfig,
     decode_end2end,
     decode_raw,
     letterbox_geometry,
 )
-from daemon.errors import ModelError
-from daemon.export import synthetic_frames
-from daemon.models import Frame
-from tests.conftest import REPO
+from tests.conftest import CONF, IMGSZ, REPO, build_weights, export_onnx
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # before ultralytics is imported by any fixture
-
-CONF = 0.6
-IMGSZ = 320
-
-
-def build_weights(path: Path, names: dict[int, str] | None = None, seed: int = 0) -> Path:
-    """A tiny single-class YOLOv8 checkpoint at PATH whose random head gives plenty of distinct boxes."""
-    import torch
-    import ultralytics
-    import yaml
-    from ultralytics import YOLO
-
-    spec = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/v8/yolov8.yaml").read_text())
-    names = names or {0: "ball"}
-    spec["nc"] = len(names)
-    spec["scales"] = {"n": [0.33, 0.125, 1024]}
-    spec_path = path.with_suffix(".yaml")
-    spec_path.write_text(yaml.safe_dump(spec))
-    torch.manual_seed(seed)
-    model = YOLO(str(spec_path))
-    model.model.names = names
-    net = model.model
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):  # fresh statistics make every feature map vanish
-            module.reset_running_stats()
-            module.momentum = None
-    net.train()
-    with torch.no_grad():
-        for _ in range(2):
-            net(torch.rand(4, 3, IMGSZ, IMGSZ))
-    net.eval()
-    head = net.model[-1]
-    with torch.no_grad():
-        for seq in head.cv3:
-            seq[-1].weight.normal_(0, 0.5)
-            seq[-1].bias.fill_(-3.0)
-        for seq in head.cv2:  # favour the first DFL bins: boxes of a few strides, not the whole frame
-            seq[-1].weight.normal_(0, 0.05)
-            seq[-1].bias.copy_(-torch.arange(float(head.reg_max)).repeat(4))
-    model.save(str(path))
-    return path
-
-
-def export_onnx(weights: Path, target: Path, **kwargs: object) -> Path:
-    """Export WEIGHTS with Ultralytics and move the result to TARGET."""
-    from ultralytics import YOLO
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = YOLO(str(weights)).export(
-            format="onnx", imgsz=IMGSZ, dynamic=False, simplify=True, verbose=False, **kwargs
-        )
-    Path(out).replace(target)
-    return target
 
 
 @pytest.fixture(scope="session")
@@ -283,7 +228,7 @@ def test_wrong_imgsz_is_refused(models: dict[str, Path]) -> None:
 
 def test_importing_the_detector_pulls_in_neither_torch_nor_ultralytics() -> None:
     code = (
-        "import sys, daemon.detector\n"
+        "import sys, daemon.vision.detector\n"
         "heavy = sorted({'torch', 'ultralytics'} & set(sys.modules))\n"
         "print(heavy)\n"
     )

@@ -14,11 +14,10 @@ import cv2
 import pytest
 
 from daemon.cli import build_parser
-from daemon.detector import BallDetector, DetectorConfig
-from daemon.export import INSTALL_HINT, export_command, synthetic_frames, verify
+from daemon.commands.export import INSTALL_HINT, export_command, synthetic_frames, verify
 from daemon.models import Frame
-from tests.conftest import REPO
-from tests.test_detector import CONF, build_weights, export_onnx
+from daemon.vision.detector import BallDetector, DetectorConfig
+from tests.conftest import CONF, REPO, build_weights, export_onnx
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 

@@ -7,13 +7,16 @@ each one against a brute-force reading of that definition. Times are seconds, so
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
+
+from daemon.models import PuttKind
+
+MissCategory = Literal["CATCH", "TIMEOUT", "RETURN", "QUICK_PUTT"]
 
 STREAK_THRESHOLDS = (3, 5, 7, 10, 15, 21, 50, 100)
 FASTEST_MAKES = 21
 MAKES_WINDOW_SECONDS = 60.0
-QUADRANTS = ("TOP", "RIGHT", "LOW", "LEFT")
-MISS_CATEGORIES = ("CATCH", "TIMEOUT", "RETURN", "QUICK_PUTT")
-_MAKE_PREFIX = "MAKE - HOLE: "
+MISS_CATEGORIES: tuple[MissCategory, ...] = ("CATCH", "TIMEOUT", "RETURN", "QUICK_PUTT")
 
 
 def longest_run(makes: Sequence[bool]) -> int:
@@ -59,25 +62,13 @@ def most_in_window(times: Sequence[float], window: float = MAKES_WINDOW_SECONDS)
     return best
 
 
-def make_category(detail: str) -> str | None:
-    """The hole quadrant of a `MAKE - HOLE: <quadrant> - <entry>` string, None if it names none."""
-    if not detail.startswith(_MAKE_PREFIX):
-        return None
-    quadrant = detail.removeprefix(_MAKE_PREFIX).split(" - ")[0].strip()
-    return quadrant if quadrant in QUADRANTS else None
-
-
-def miss_category(detail: str) -> str | None:
-    """The original's miss buckets, in its order of precedence, plus QUICK_PUTT."""
-    if "CATCH" in detail:
-        return "CATCH"
-    if "TIMEOUT" in detail:
-        return "TIMEOUT"
-    if detail.startswith("MISS - RETURN:"):
-        return "RETURN"
-    if detail.startswith("MISS - QUICK PUTT"):
-        return "QUICK_PUTT"
-    return None
+def miss_category(kind: PuttKind) -> MissCategory | None:
+    """The report's miss bucket of a putt kind (None for a make)."""
+    match kind:
+        case "HOLE":
+            return None
+        case "CATCH" | "TIMEOUT" | "RETURN" | "QUICK_PUTT":
+            return kind
 
 
 def per_minute(count: int, seconds: float) -> float:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from daemon.atomicfile import write_text_atomic
 from daemon.errors import CalibrationError
-from daemon.models import Point
+from daemon.models import Lane, Point, Quadrant
 
 FORMAT_VERSION = 1
 
@@ -54,8 +54,12 @@ CLICKED = (
     Region.RETURN_TRACK,
     Region.IGNORE_AREA,
 )
-RAMP_LANES = {Region.RAMP_LEFT: "LEFT", Region.RAMP_CENTER: "CENTER", Region.RAMP_RIGHT: "RIGHT"}
-HOLE_QUADRANTS = {
+RAMP_LANES: dict[Region, Lane] = {
+    Region.RAMP_LEFT: "LEFT",
+    Region.RAMP_CENTER: "CENTER",
+    Region.RAMP_RIGHT: "RIGHT",
+}
+HOLE_QUADRANTS: dict[Region, Quadrant] = {
     Region.HOLE_TOP: "TOP",
     Region.HOLE_RIGHT: "RIGHT",
     Region.HOLE_LOW: "LOW",
@@ -154,14 +158,14 @@ class Calibration:
         """Whether POINT lies in REGION, its edge included."""
         return cv2.pointPolygonTest(self._contours[region], (float(point.x), float(point.y)), False) >= 0
 
-    def lane(self, point: Point) -> str:
+    def lane(self, point: Point) -> Lane:
         """The ramp band holding POINT: LEFT, CENTER, RIGHT, RAMP (on the ramp, in no band) or UNKNOWN."""
         for region, name in RAMP_LANES.items():
             if self.contains(region, point):
                 return name
         return "RAMP" if self.contains(Region.RAMP, point) else "UNKNOWN"
 
-    def quadrant(self, point: Point) -> str | None:
+    def quadrant(self, point: Point) -> Quadrant | None:
         """The hole quadrant holding POINT, or None."""
         for region, name in HOLE_QUADRANTS.items():
             if self.contains(region, point):

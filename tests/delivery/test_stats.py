@@ -8,16 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.stats import (
+from daemon.delivery.stats import (
     STREAK_THRESHOLDS,
     fastest_span,
     longest_run,
-    make_category,
     miss_category,
     most_in_window,
     per_minute,
     streak_counts,
 )
+from daemon.models import PuttKind
+from tests.conftest import brute_fastest_21, brute_longest, brute_most_in_60, brute_streaks
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
@@ -44,31 +45,6 @@ def make_sequences(draw: st.DrawFn) -> list[bool]:
     if draw(st.booleans()) and sequence:
         sequence.pop()  # sometimes end on a make run
     return sequence
-
-
-def brute_runs(makes: list[bool]) -> list[int]:
-    """The lengths of the maximal runs of makes."""
-    return [len(list(group)) for made, group in itertools.groupby(makes) if made]
-
-
-def brute_streaks(makes: list[bool]) -> dict[int, int]:
-    """Threshold N -> number of maximal runs at least N long."""
-    return {n: sum(1 for length in brute_runs(makes) if length >= n) for n in STREAK_THRESHOLDS}
-
-
-def brute_longest(makes: list[bool]) -> int:
-    return max(brute_runs(makes), default=0)
-
-
-def brute_fastest_21(times: list[float]) -> float | None:
-    """The shortest interval between two makes with at least 20 makes after the first."""
-    spans = [times[j] - times[i] for i in range(len(times)) for j in range(i + 20, len(times))]
-    return min(spans, default=None)
-
-
-def brute_most_in_60(times: list[float]) -> int:
-    """Max over makes t_i of the number of makes t with t_i <= t <= t_i + 60."""
-    return max((sum(1 for t in times if start <= t <= start + 60.0) for start in times), default=0)
 
 
 @PROPERTY
@@ -114,33 +90,17 @@ def test_window_edges_and_duplicates() -> None:
 
 
 @pytest.mark.parametrize(
-    ("detail", "category"),
+    ("kind", "category"),
     [
-        ("MAKE - HOLE: TOP - CENTER", "TOP"),
-        ("MAKE - HOLE: RIGHT - LEFT", "RIGHT"),
-        ("MAKE - HOLE: LOW - RAMP", "LOW"),
-        ("MAKE - HOLE: LEFT - UNKNOWN", "LEFT"),
-        ("MAKE - HOLE: SIDEWAYS - LEFT", None),
-        ("MAKE", None),
+        ("HOLE", None),
+        ("CATCH", "CATCH"),
+        ("TIMEOUT", "TIMEOUT"),
+        ("RETURN", "RETURN"),
+        ("QUICK_PUTT", "QUICK_PUTT"),
     ],
 )
-def test_make_category(detail: str, category: str | None) -> None:
-    assert make_category(detail) == category
-
-
-@pytest.mark.parametrize(
-    ("detail", "category"),
-    [
-        ("MISS - CATCH: LEFT - RIGHT", "CATCH"),
-        ("MISS - TIMEOUT: CENTER", "TIMEOUT"),
-        ("MISS - RETURN: RIGHT - CENTER", "RETURN"),
-        ("MISS - QUICK PUTT", "QUICK_PUTT"),
-        ("MISS - RETURN: CATCH - LEFT", "CATCH"),  # the original's precedence: CATCH anywhere wins
-        ("MISS - SOMETHING ELSE", None),
-    ],
-)
-def test_miss_category(detail: str, category: str | None) -> None:
-    assert miss_category(detail) == category
+def test_miss_category(kind: PuttKind, category: str | None) -> None:
+    assert miss_category(kind) == category
 
 
 def test_per_minute_is_zero_without_duration() -> None:

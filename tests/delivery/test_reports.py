@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.atomicfile import write_text_atomic
-from daemon.models import Outcome, PuttEvent, Session
-from daemon.reports import ReportContext, build_report, report_csv, report_json, write_report
-from tests.test_stats import brute_fastest_21, brute_longest, brute_most_in_60, brute_streaks
+from daemon.delivery.reports import ReportContext, build_report, report_csv, report_json, write_report
+from daemon.models import PuttEvent, Session
+from tests.conftest import brute_fastest_21, brute_longest, brute_most_in_60, brute_streaks, putt_event
 
 CONTEXT = ReportContext("Jane Doe", "jane@example.com", "0.1.0", "abc123def456", "cal789")
 EPOCH = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -38,8 +38,7 @@ FLAT_NUMBERS = (
 
 
 def putt(t: float, detail: str) -> PuttEvent:
-    outcome: Outcome = "MAKE" if detail.startswith("MAKE") else "MISS"
-    return PuttEvent(outcome, detail, t - 1.5, t, "CENTER", MAKES.get(detail))
+    return putt_event(detail, t - 1.5, t)
 
 
 def session(putts: list[PuttEvent], session_id: str = "box-1_1700001000000") -> Session:
@@ -291,7 +290,7 @@ def test_csv_lands_before_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             raise OSError("power cut")
         write_text_atomic(path, text)
 
-    monkeypatch.setattr("daemon.reports.write_text_atomic", crash_on_json)
+    monkeypatch.setattr("daemon.delivery.reports.write_text_atomic", crash_on_json)
     with pytest.raises(OSError, match="power cut"):
         write_report(build_report(known_session(), CONTEXT), tmp_path)
     # The uploader only picks up a JSON, so a crash here leaves no half-reported session for it.

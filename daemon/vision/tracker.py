@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from daemon.models import Box, Detections, Point
+from daemon.models import BallObservation, Box, Detections, Point, TrackedBall
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,30 +20,6 @@ class TrackerConfig:
     max_gap: float = 0.5
     gate_px: float = 40.0  # association radius around the predicted position, before speed is added
     gate_speed_factor: float = 1.5  # extra radius per pixel the ball moved since its last sighting
-
-
-@dataclass(frozen=True, slots=True)
-class TrackedBall:
-    """One ball in one frame: where it is, whether it was seen or only predicted."""
-
-    track_id: int
-    position: Point
-    velocity: Point  # pixels per second
-    box: Box | None  # the detection, None while bridged over a gap
-    first_seen: float
-
-    @property
-    def seen(self) -> bool:
-        return self.box is not None
-
-
-@dataclass(frozen=True, slots=True)
-class BallObservation:
-    """Every tracked ball in one frame."""
-
-    frame_index: int
-    timestamp: float
-    balls: tuple[TrackedBall, ...]
 
 
 @dataclass(slots=True)

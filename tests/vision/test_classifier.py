@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.calibration import load_calibration
-from daemon.classifier import ClassifierConfig, PuttClassifier
 from daemon.models import Box, Detection, Detections, PuttEvent
-from daemon.tracker import BallTracker, TrackerConfig
-from tests.test_calibration import REAL_FILES
+from daemon.vision.calibration import load_calibration
+from daemon.vision.classifier import ClassifierConfig, PuttClassifier
+from daemon.vision.tracker import BallTracker, TrackerConfig
+from tests.conftest import REAL_FILES
 
 FPS = 30.0
 CAL = load_calibration(REAL_FILES[0])

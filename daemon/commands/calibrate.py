@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from daemon.annotate import draw_regions
-from daemon.calibration import Region, load_calibration
+from daemon.commands.annotate import draw_regions
 from daemon.errors import CalibrationError
+from daemon.vision.calibration import Region, load_calibration
 
 
 def calibrate_command(args: argparse.Namespace) -> int:

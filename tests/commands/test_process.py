@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from daemon.models import Frame
-from daemon.motion_gate import MotionGate, MotionGateConfig
 from daemon.sim.clip import ClipSpec, write_clip
 from daemon.sim.script import PuttRequest
+from daemon.vision.motion_gate import MotionGate, MotionGateConfig
 from tests.conftest import REPO
 
 REQUESTS = (PuttRequest("MAKE"), PuttRequest("CATCH"), PuttRequest("RETURN"), PuttRequest("MAKE"))

@@ -26,8 +26,8 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from daemon.atomicfile import write_atomic
-from daemon.detector import BallDetector, DetectorConfig
 from daemon.models import Frame, Image
+from daemon.vision.detector import BallDetector, DetectorConfig
 
 TIMED_RUNS = 30
 MATCH_IOU = 0.5

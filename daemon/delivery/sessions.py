@@ -14,14 +14,15 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from daemon.atomicfile import fsync_dir
-from daemon.models import Point, PuttEvent, Session
+from daemon.models import LANES, PUTT_KINDS, QUADRANTS, EndReason, Point, PuttEvent, Session
 
 logger = logging.getLogger(__name__)
 
 JOURNAL_SUFFIX = ".journal"
+_Name = TypeVar("_Name", bound=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,20 @@ def _putt_record(event: PuttEvent) -> dict[str, Any]:
     return record
 
 
+def _member(value: object, allowed: tuple[_Name, ...]) -> _Name:
+    for item in allowed:
+        if value == item:
+            return item
+    raise ValueError(f"unknown value {value!r}")
+
+
 def _putt_from(record: dict[str, Any]) -> PuttEvent:
     path = tuple(Point(float(x), float(y)) for x, y in record.get("path", []))
+    exit_lane, quadrant = record.get("exit_lane"), record.get("hole_quadrant")
     return PuttEvent(
-        record["outcome"], record["detail"], float(record["start_time"]), float(record["time"]),
-        record["entry_lane"], record.get("hole_quadrant"), path,
+        _member(record["kind"], PUTT_KINDS), float(record["start_time"]), float(record["time"]),
+        _member(record["entry_lane"], LANES), None if exit_lane is None else _member(exit_lane, LANES),
+        None if quadrant is None else _member(quadrant, QUADRANTS), path,
     )  # fmt: skip
 
 
@@ -100,7 +110,7 @@ class SessionKeeper:
             return self._close("max_duration")
         return None
 
-    def end(self, reason: str) -> Session | None:
+    def end(self, reason: EndReason) -> Session | None:
         """Close the open session now (a command, or shutdown)."""
         return self._close(reason) if self._active is not None else None
 
@@ -144,14 +154,14 @@ class SessionKeeper:
             "start_time": active.start_time, "epoch_offset": active.epoch_offset,
         }  # fmt: skip
 
-    def _close(self, reason: str) -> Session:
+    def _close(self, reason: EndReason) -> Session:
         assert self._active is not None  # noqa: S101  # callers check
         session = self._session(self._active, reason)
         self._active = None
         logger.info("session %s ended (%s) with %d putts", session.session_id, reason, len(session.putts))
         return session
 
-    def _session(self, active: _Active, reason: str) -> Session:
+    def _session(self, active: _Active, reason: EndReason) -> Session:
         return Session(
             active.session_id, self._config.device_id, active.start_time, active.putts[-1].time,
             active.epoch_offset, tuple(active.putts), reason,

@@ -1,0 +1,1 @@
+"""What carries a finished session to its owner: session boundaries, reports and statistics."""

@@ -1,0 +1,1 @@
+"""Status outlets: how the running service tells systemd and its operators what it is doing."""

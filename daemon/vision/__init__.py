@@ -1,0 +1,1 @@
+"""The vision stages: camera, motion gate, ball detector, tracker, calibration and putt classifier."""
