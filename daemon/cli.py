@@ -1,8 +1,7 @@
 """The `putt-daemon` command line: parses arguments, loads settings once, configures logging, dispatches.
 
-Exit codes: 0 done, 1 failed, 2 usage or not available, 78 (EX_CONFIG) bad settings or input files.
-Heavy imports (OpenCV, ONNX Runtime, the simulator) happen inside the commands that need them, so
-`check-config` and `--help` stay fast.
+Heavy imports (OpenCV, ONNX Runtime, the simulator) happen inside the commands that need them, so `--help`
+and `check-config` stay fast.
 """
 
 from __future__ import annotations
@@ -11,44 +10,80 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daemon import __version__
-from daemon.errors import CalibrationError, ConfigError, ModelError, PuttDaemonError
+from daemon.errors import (
+    CalibrationError,
+    CameraError,
+    ConfigError,
+    InputDataError,
+    InputMissingError,
+    ModelError,
+    OutputError,
+    PuttDaemonError,
+)
+
+if TYPE_CHECKING:
+    from daemon.configuration import LoadedSettings
 
 EX_OK = 0
 EX_FAIL = 1
 EX_USAGE = 2
+EX_NOT_RUNNING = 3
+EX_DATAERR = 65
+EX_NOINPUT = 66
+EX_CANTCREAT = 73
 EX_CONFIG = 78
+
+DESCRIPTION = """\
+putt-daemon watches a putting mat through a camera, counts every putt as MAKE or MISS with the Proof of Putt
+detail, groups putts into sessions and keeps each session's report until it is delivered. `run` is the
+service systemd starts; `demo` shows the whole thing on a simulated mat with no camera, server or broker."""
+
+EPILOG = """\
+settings: PUTT_* environment variables and the env file /etc/putt-daemon/putt-daemon.env (see check-config).
+
+exit codes:
+  0   done                          3   status: the service is not running
+  1   failed (see the message)      65  bad input data (a damaged video, a file that is not a model)
+  2   wrong usage                   66  an input file or the camera is missing
+  73  an output cannot be created   78  bad settings, calibration or model"""
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[argparse.Namespace], int]
+Plain = Callable[[argparse.Namespace], int]
+WithSettings = Callable[[argparse.Namespace, "LoadedSettings"], int]
 
 
-def _not_available(command: str) -> Handler:
-    def handler(_args: argparse.Namespace) -> int:
-        print(f"putt-daemon {command}: not available yet in this version", file=sys.stderr)
-        return EX_USAGE
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A subcommand's handler, imported only when it runs; `settings` says whether it needs them loaded."""
 
-    return handler
+    module: str
+    function: str
+    settings: bool
 
+    def __call__(self, args: argparse.Namespace) -> int:
+        import importlib  # noqa: PLC0415  # deferred on purpose
 
-def _check_config(args: argparse.Namespace) -> int:
-    from daemon import configuration  # noqa: PLC0415  # keeps --help free of pydantic start-up cost
+        from daemon import configuration  # noqa: PLC0415  # keeps --help free of pydantic start-up cost
 
-    if args.example:
-        print(configuration.env_example(), end="")
-        return EX_OK
-    loaded = configuration.load_settings(args.env_file)
-    source = str(loaded.env_file) if loaded.env_file else "(no env file: environment and defaults)"
-    print(f"# settings from {source}")
-    for line in configuration.effective_lines(loaded.settings):
-        print(line)
-    for name in loaded.unknown:
-        print(f"warning: {configuration.typo_hint(name)}", file=sys.stderr)
-    return EX_OK
+        handler = getattr(importlib.import_module(self.module), self.function)
+        if not self.settings:
+            for name in configuration.unknown_names(args.env_file):
+                print(f"warning: {configuration.typo_hint(name)}", file=sys.stderr)
+            plain: Plain = handler
+            return plain(args)
+        loaded = configuration.load_settings(args.env_file)
+        for name in loaded.unknown:
+            print(f"warning: {configuration.typo_hint(name)}", file=sys.stderr)
+        logging.getLogger().setLevel(args.log_level or loaded.settings.log.level)
+        with_settings: WithSettings = handler
+        return with_settings(args, loaded)
 
 
 def _utc_epoch(text: str) -> float:
@@ -65,7 +100,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--env-file",
         type=Path,
         default=None,
-        help="env file to read (default /etc/putt-daemon/putt-daemon.env)",
+        help="env file to read (default /etc/putt-daemon/putt-daemon.env when it exists)",
     )
     parser.add_argument(
         "--log-level",
@@ -78,34 +113,52 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="putt-daemon", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="putt-daemon",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"putt-daemon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, handler: Command, details: str = "") -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=f"{help_text}\n\n{details}" if details else help_text,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _add_common(sub)
         sub.set_defaults(handler=handler)
         return sub
 
-    command(
+    run = command(
         "run",
-        "Run the daemon: camera to putts to sessions to uploads (what systemd starts).",
-        _not_available("run"),
+        "Run the service: camera, putts, sessions and reports, day and night (what systemd starts).",
+        Command("daemon.commands.run", "run_command", settings=True),
+        "Needs a camera (PUTT_CAMERA_SOURCE), the model and a calibration. Reports go under the state\n"
+        "folder (PUTT_STATE_DIR); SIGHUP or a replaced env file reloads the settings; SIGTERM stops cleanly.",
+    )
+    run.add_argument(
+        "--no-watch",
+        action="store_true",
+        help="do not reload when the env file is replaced (SIGHUP still does)",
     )
     demo = command(
         "demo",
-        "Run the whole pipeline on a simulated session and show the putts and the report.",
-        _lazy("daemon.commands.demo", "demo_command"),
+        "Run the service on a simulated putting mat and show each putt and the session report.",
+        Command("daemon.commands.demo", "demo_command", settings=True),
+        "No camera, server or broker needed. Stops by itself after one simulated session.",
     )
-    demo.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    demo.add_argument("--putts", type=int, default=8, help="putts to simulate (default 8)")
-    demo.add_argument("--out", type=Path, default=None, help="keep the clip and reports here (default: none)")
+    from daemon.commands.demo_args import add_demo_arguments  # noqa: PLC0415  # argparse only
+
+    add_demo_arguments(demo)
 
     sim = command(
         "simulate",
-        "Render a simulated putting session or a detector training dataset.",
-        _lazy("daemon.commands.simulate", "simulate_command"),
+        "Render a simulated putting session, or a detector training dataset.",
+        Command("daemon.commands.simulate", "simulate_command", settings=False),
     )
     from daemon.commands.simulate_args import add_simulate_arguments  # noqa: PLC0415  # argparse only, no numpy
 
@@ -113,15 +166,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     process = command(
         "process",
-        "Run the vision pipeline on a recorded clip and write session reports.",
-        _lazy("daemon.commands.process", "process_command"),
+        "Run the service on a recorded clip and write its session reports.",
+        Command("daemon.commands.process", "process_command", settings=True),
+        "Uses the model and calibration from the settings unless --calibration names one.",
     )
+    _add_process_arguments(process)
+
+    export = command(
+        "export",
+        "Export an Ultralytics detection model to ONNX with a sidecar (needs the 'export' extra).",
+        Command("daemon.commands.export", "export_command", settings=False),
+    )
+    _add_export_arguments(export)
+
+    check = command(
+        "check-config",
+        "Validate the settings, the model and the calibration, and print the effective values.",
+        Command("daemon.commands.check_config", "check_config_command", settings=True),
+        "Secrets are masked. Exits 78 naming every problem.",
+    )
+    check.add_argument(
+        "--example", action="store_true", help="print the documented env-file template instead"
+    )
+
+    calibrate = command(
+        "calibrate",
+        "Check a calibration file and draw its regions.",
+        Command("daemon.commands.calibrate", "calibrate_command", settings=False),
+    )
+    calibrate.add_argument("--check", type=Path, metavar="FILE", help="calibration file to check")
+    calibrate.add_argument("--image", type=Path, help="a camera still to draw the regions on")
+    calibrate.add_argument("--out", type=Path, help="where to write the drawing (default FILE.png)")
+
+    status = command(
+        "status",
+        "Print what the running service is doing (exit 3 when it is not running).",
+        Command("daemon.commands.status", "status_from_settings", settings=True),
+    )
+    status.add_argument("--json", action="store_true", help="print the state file as JSON")
+    return parser
+
+
+def _add_process_arguments(process: argparse.ArgumentParser) -> None:
     process.add_argument("video", type=Path, help="video file to process")
     process.add_argument(
         "--calibration", type=Path, default=None, help="calibration file (default: the setting)"
     )
     process.add_argument(
-        "--out", type=Path, default=Path("putt-reports"), help="report folder (default putt-reports)"
+        "--out", type=Path, default=Path("putt-reports"), help="report folder (default ./putt-reports)"
     )
     process.add_argument(
         "--annotate", type=Path, default=None, metavar="OUT.mp4", help="write an annotated video"
@@ -133,11 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="UTC time the clip started, ISO-8601 (default: file time minus its length)",
     )
 
-    export = command(
-        "export",
-        "Export an Ultralytics detection model to ONNX with a sidecar (extra 'export').",
-        _lazy("daemon.commands.export", "export_command"),
-    )
+
+def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument("weights", type=Path, help="the .pt weights to export")
     export.add_argument("--imgsz", type=int, default=320, help="network input size (default 320)")
     export.add_argument("--out", type=Path, default=Path("models"), help="output folder (default models/)")
@@ -158,39 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="images to check the export against and calibrate INT8 with (default: simulator frames)",
     )
 
-    check = command(
-        "check-config", "Validate the settings and print the effective values, secrets masked.", _check_config
-    )
-    check.add_argument(
-        "--example", action="store_true", help="print the documented env-file template instead"
-    )
 
-    calibrate = command(
-        "calibrate",
-        "Check a calibration file and draw its regions.",
-        _lazy("daemon.commands.calibrate", "calibrate_command"),
-    )
-    calibrate.add_argument("--check", type=Path, metavar="FILE", help="calibration file to check")
-    calibrate.add_argument("--image", type=Path, help="a camera still to draw the regions on")
-    calibrate.add_argument("--out", type=Path, help="where to write the drawing (default FILE.png)")
-
-    command(
-        "queue", "List the session reports waiting for upload and those set aside.", _not_available("queue")
-    )
-    command("status", "Print the running daemon's last published status.", _not_available("status"))
-    return parser
+EXIT_CODES: tuple[tuple[type[PuttDaemonError], int], ...] = (
+    (CalibrationError, EX_CONFIG),
+    (ModelError, EX_CONFIG),
+    (InputMissingError, EX_NOINPUT),
+    (CameraError, EX_NOINPUT),
+    (InputDataError, EX_DATAERR),
+    (OutputError, EX_CANTCREAT),
+)
 
 
-def _lazy(module: str, name: str) -> Handler:
-    """A handler imported only when its command runs."""
-
-    def handler(args: argparse.Namespace) -> int:
-        import importlib  # noqa: PLC0415  # deferred on purpose
-
-        target: Handler = getattr(importlib.import_module(module), name)
-        return target(args)
-
-    return handler
+def exit_code(err: PuttDaemonError) -> int:
+    """The documented exit code of an error."""
+    for kind, code in EXIT_CODES:
+        if isinstance(err, kind):
+            return code
+    return EX_FAIL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,12 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in err.lines:
             print(f"  {line}", file=sys.stderr)
         return EX_CONFIG
-    except (CalibrationError, ModelError) as err:
-        print(f"putt-daemon: {err}", file=sys.stderr)
-        return EX_CONFIG
     except PuttDaemonError as err:
         print(f"putt-daemon: {err}", file=sys.stderr)
-        return EX_FAIL
+        return exit_code(err)
     except KeyboardInterrupt:
         return 130
     return result

@@ -20,6 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from daemon.errors import ConfigError
 from daemon.settings import DEFAULT_ENV_FILE, ENV_PREFIX, Settings
+from daemon.vision.camera import mask_url
 
 MASK = "**********"
 
@@ -66,8 +67,8 @@ def _show(value: object, *, secret: bool) -> str:
     if secret:
         return MASK
     if isinstance(value, str):
-        return repr(value)
-    return str(value)
+        return repr(mask_url(value))
+    return mask_url(str(value))
 
 
 def _error_lines(err: ValidationError) -> list[str]:
@@ -99,17 +100,35 @@ def typo_hint(name: str) -> str:
     return f"{name}: not a setting, probably a typo{hint}"
 
 
+def _resolve_env_file(env_file: Path | None) -> Path | None:
+    if env_file is None:
+        return DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+    if not env_file.is_file():
+        raise ConfigError([f"--env-file: no such file (got {str(env_file)!r})"])
+    return env_file
+
+
+def _candidate_names(env_file: Path | None) -> set[str]:
+    from_file: dict[str, str | None] = dict(dotenv_values(env_file)) if env_file else {}
+    return {key.upper() for key in (*os.environ, *from_file) if key.upper().startswith(ENV_PREFIX)}
+
+
+def unknown_names(env_file: Path | None = None) -> tuple[str, ...]:
+    """`PUTT_*` names in the environment or the env file that are not settings (likely typos)."""
+    try:
+        resolved = _resolve_env_file(env_file)
+    except ConfigError:
+        return ()
+    return _unknown_names(_candidate_names(resolved))
+
+
 def load_settings(env_file: Path | None = None) -> LoadedSettings:
     """Read settings from the environment and the env file; raise ConfigError naming every bad field.
 
     With no env_file the default file is read when it exists; a file named explicitly must exist.
     """
-    if env_file is None:
-        env_file = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
-    elif not env_file.is_file():
-        raise ConfigError([f"--env-file: no such file (got {str(env_file)!r})"])
-    from_file: dict[str, str | None] = dict(dotenv_values(env_file)) if env_file else {}
-    names = {key.upper() for key in (*os.environ, *from_file) if key.upper().startswith(ENV_PREFIX)}
+    env_file = _resolve_env_file(env_file)
+    names = _candidate_names(env_file)
     try:
         settings = Settings(_env_file=env_file)
     except ValidationError as err:
@@ -130,7 +149,7 @@ def effective_lines(settings: Settings) -> list[str]:
         elif isinstance(value, bool):
             shown = str(value).lower()
         else:
-            shown = str(value)
+            shown = mask_url(str(value))
         lines.append(f"{field.env_name}={shown}")
     return lines
 

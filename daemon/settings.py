@@ -7,21 +7,15 @@ Real environment variables override the env file. Nothing here reads `os.environ
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    FilePath,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from daemon.paths import default_state_dir, shipped_file
 
 ENV_PREFIX = "PUTT_"
 DEFAULT_ENV_FILE = Path("/etc/putt-daemon/putt-daemon.env")
@@ -76,18 +70,32 @@ class CameraSettings(_Group):
     fourcc: str = Field(
         "MJPG", pattern=r"^[A-Za-z0-9 ]{4}$|^$", description="Four-character codec asked of a USB camera."
     )
+    stall_seconds: float = Field(
+        5.0, ge=0.5, le=600, description="Seconds without a frame before the camera is lost and reopened."
+    )
+
+
+class GateSettings(_Group):
+    """The motion gate that spares the detector while nothing moves."""
+
+    enabled: bool = Field(True, description="Skip the detector on frames where nothing in the rig moved.")
+    threshold: int = Field(16, ge=1, le=255, description="Grey levels a pixel must change by to count.")
+    min_pixels: int = Field(2, ge=1, le=10000, description="Changed pixels (at 1/4 size) that make a motion.")
+    max_skip: float = Field(1.0, gt=0, le=60, description="Seconds after which the detector runs anyway.")
 
 
 class ModelSettings(_Group):
     """The ball detector."""
 
-    path: Path = Field(Path("models/ball.onnx"), description="ONNX model file.")
+    path: Path = Field(
+        default_factory=lambda: shipped_file("models/ball.onnx"),
+        description="ONNX model file (default: the model shipped with the package).",
+    )
     sha256: str = Field(
         "",
         pattern=r"^$|^[0-9a-fA-F]{64}$",
         description="Expected sha256 of the model file; refused at start if it differs (empty: unchecked).",
     )
-    url: AnyHttpUrl | None = Field(None, description="Where to fetch the model when missing (empty: never).")
 
     @field_validator("path")
     @classmethod
@@ -96,7 +104,6 @@ class ModelSettings(_Group):
             raise ValueError("expected an .onnx file")
         return value
 
-    imgsz: int = Field(320, ge=32, le=1280, multiple_of=32, description="Network input size in pixels.")
     confidence: float = Field(
         0.45,
         gt=0,
@@ -113,7 +120,8 @@ class CalibrationSettings(_Group):
     """Where the mat's regions are."""
 
     file: Path = Field(
-        Path("config/calibration.json"), description="Calibration JSON (Proof of Putt format)."
+        default_factory=lambda: shipped_file("config/calibration.json"),
+        description="Calibration JSON (Proof of Putt format; default: the simulated rig's).",
     )
 
     @field_validator("file")
@@ -160,14 +168,13 @@ class SessionSettings(_Group):
     )
 
 
-class SpoolSettings(_Group):
-    """The on-disk queue of finished session reports."""
+class StateSettings(_Group):
+    """Where the daemon keeps what must survive a restart."""
 
-    dir: Path = Field(Path("/var/lib/putt-daemon"), description="Folder holding journals and queued reports.")
-    max_bytes: int = Field(
-        512 * 1024 * 1024,
-        ge=1024 * 1024,
-        description="Disk budget for the queue; oldest sent files go first.",
+    dir: Path = Field(
+        default_factory=lambda: default_state_dir(os.environ),
+        description="State folder: journals, reports, the state file ($STATE_DIRECTORY under systemd, "
+        "/var/lib/putt-daemon for root, ~/.local/state/putt-daemon otherwise).",
     )
 
     @field_validator("dir")
@@ -177,74 +184,9 @@ class SpoolSettings(_Group):
             raise ValueError("exists and is not a folder")
         return value
 
-    keep_sent: int = Field(200, ge=0, le=100000, description="Uploaded reports kept on disk for reference.")
-
-
-class UploadSettings(_Group):
-    """The web API that receives sessions."""
-
-    url: AnyHttpUrl | None = Field(
-        None, description="Base URL of the web API (empty: keep sessions on disk)."
+    status_interval: float = Field(
+        2.0, ge=0.5, le=60, description="Seconds between rewrites of the state file read by `status`."
     )
-    api_profile: Literal["sessions-upload", "upload-session"] = Field(
-        "upload-session",
-        description="Endpoint style: upload-session (POST /api/upload-session, idempotent on session_id) "
-        "or sessions-upload (POST /api/sessions/upload, flat report).",
-    )
-    token: SecretStr = Field(SecretStr(""), description="Bearer token (JWT) for the API.")
-
-    @field_validator("token")
-    @classmethod
-    def _header_safe(cls, value: SecretStr) -> SecretStr:
-        if any(ch.isspace() or not ch.isprintable() for ch in value.get_secret_value()):
-            raise ValueError("must not contain spaces or control characters")
-        return value
-
-    player_id: str = Field("", max_length=80, description="Player id the sessions belong to.")
-    connect_timeout: float = Field(5.0, gt=0, le=120, description="Seconds to wait for a connection.")
-    read_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for a response.")
-    retry_max_delay: float = Field(
-        900.0, ge=1, le=86400, description="Cap in seconds on the back-off between upload attempts."
-    )
-    send_csv: bool = Field(True, description="Send the CSV report along with the JSON.")
-    ca_bundle: FilePath | None = Field(None, description="CA bundle for TLS (empty: the system's).")
-
-    @model_validator(mode="after")
-    def _url_needs_credentials(self) -> UploadSettings:
-        if self.url is not None and not self.token.get_secret_value():
-            raise ValueError("a token is required when an upload url is set")
-        if self.url is not None and self.api_profile == "upload-session" and not self.player_id:
-            raise ValueError("a player_id is required by the upload-session profile")
-        return self
-
-
-class MqttSettings(_Group):
-    """The MQTT broker that receives status and live events."""
-
-    host: str = Field(
-        "",
-        max_length=253,
-        pattern=r"^[A-Za-z0-9.:\[\]_-]*$",
-        description="Broker host name (empty: MQTT off).",
-    )
-    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
-    tls_ca: FilePath | None = Field(None, description="CA file; setting it turns TLS on.")
-    tls_cert: FilePath | None = Field(None, description="Client certificate for mutual TLS.")
-    tls_key: FilePath | None = Field(None, description="Client key for mutual TLS.")
-    username: str = Field("", max_length=256, description="Broker user name.")
-    password: SecretStr = Field(SecretStr(""), max_length=256, description="Broker password.")
-    topic_prefix: str = Field(
-        "putt-daemon", pattern=r"^[^#+\s]+$", description="Topics are <prefix>/<device id>/..."
-    )
-    keepalive: int = Field(60, ge=5, le=3600, description="Seconds between MQTT keep-alive pings.")
-    ha_discovery: bool = Field(True, description="Publish Home Assistant discovery messages.")
-    commands: bool = Field(True, description="Accept commands on <prefix>/<device id>/cmd/#.")
-
-    @model_validator(mode="after")
-    def _cert_and_key_together(self) -> MqttSettings:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
-        return self
 
 
 class LogSettings(_Group):
@@ -276,12 +218,11 @@ class Settings(BaseSettings):
 
     device: DeviceSettings = Field(default_factory=DeviceSettings)
     camera: CameraSettings = CameraSettings()
-    model: ModelSettings = ModelSettings()
-    calibration: CalibrationSettings = CalibrationSettings()
+    gate: GateSettings = GateSettings()
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
     tracker: TrackerSettings = TrackerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     session: SessionSettings = SessionSettings()
-    spool: SpoolSettings = SpoolSettings()
-    upload: UploadSettings = UploadSettings()
-    mqtt: MqttSettings = MqttSettings()
+    state: StateSettings = Field(default_factory=StateSettings)
     log: LogSettings = LogSettings()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -123,3 +131,94 @@ def putt_event(detail: str, start_time: float, time: float, path: tuple[Point, .
         return PuttEvent(kind, start_time, time, lanes[words[0]], lanes[words[1]], None, path)
     entry = lanes[words[0]] if words else "UNKNOWN"
     return PuttEvent(kind, start_time, time, entry, None, None, path)
+
+
+class ServiceProcess:
+    """`putt-daemon run` in a real process: stderr read by a thread, notify datagrams on a socket."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], *args: str, watchdog_usec: int = 0) -> None:
+        self.notify_path = tmp_path / "notify.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.datagrams: list[str] = []
+        full_env = {**env, "NOTIFY_SOCKET": str(self.notify_path), "PYTHONUNBUFFERED": "1"}
+        if watchdog_usec:
+            full_env["WATCHDOG_USEC"] = str(watchdog_usec)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", *args],
+            env=full_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._closed = False
+        self._cursor = 0
+        self._receiver = threading.Thread(target=self._receive, daemon=True)
+        self._receiver.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_line(self, pattern: str, timeout: float = 30.0, start: int = 0) -> int:
+        """Index of the first stderr line from START matching the regex PATTERN."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for number, line in enumerate(self.lines[start:], start):
+                if regex.search(line):
+                    return number
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r}; stderr:\n" + "\n".join(self.lines[-40:]))
+
+    def _receive(self) -> None:
+        # Read all the time, as systemd does: a full socket buffer would block the service's sd_notify.
+        self.notify.settimeout(0.2)
+        while not self._closed:
+            try:
+                self.datagrams.append(self.notify.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def wait_datagram(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        """The next datagram (after those already returned) for which PREDICATE holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self._cursor < len(self.datagrams):
+                text = self.datagrams[self._cursor]
+                self._cursor += 1
+                if predicate(text):
+                    return text
+            time.sleep(0.02)
+        tail = "\n".join(self.lines[-30:])
+        raise AssertionError(f"no such datagram; got {self.datagrams[-10:]}; stderr:\n{tail}")
+
+    def drain(self, seconds: float) -> list[str]:
+        """Every datagram that arrives within SECONDS from now."""
+        start = len(self.datagrams)
+        time.sleep(seconds)
+        self._cursor = len(self.datagrams)
+        return self.datagrams[start : self._cursor]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send SIG and wait for the exit code."""
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._closed = True
+        self._receiver.join(timeout=2)
+        self._reader.join(timeout=5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        self.notify.close()

@@ -12,9 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from daemon.errors import CameraError
-from daemon.models import BallObservation, Frame, Image, PuttEvent
+from daemon.errors import OutputError
+from daemon.models import Frame, Image, PuttEvent
 from daemon.vision.calibration import CLICKED, Calibration, Region
+from daemon.vision.pipeline import PipelineStep
 
 _COLOURS = {
     Region.MAT: (60, 180, 60),
@@ -41,17 +42,26 @@ def draw_regions(image: Image, calibration: Calibration) -> None:
 class Annotator:
     """Writes an annotated copy of a clip."""
 
-    def __init__(self, path: Path, calibration: Calibration, fps: float, size: tuple[int, int]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
-        if not self._writer.isOpened():
-            raise CameraError(f"cannot write annotated video: {path}")
+    def __init__(self, path: Path, calibration: Calibration, fps: float) -> None:
+        self._path = path
+        self._fps = fps
+        self._writer: cv2.VideoWriter | None = None
         self._calibration = calibration
         self._trails: dict[int, deque[tuple[int, int]]] = {}
         self._labels: deque[PuttEvent] = deque()
 
-    def add(self, frame: Frame, observation: BallObservation, putts: tuple[PuttEvent, ...]) -> None:
+    def _open(self, width: int, height: int) -> cv2.VideoWriter:
+        writer = cv2.VideoWriter(str(self._path), cv2.VideoWriter.fourcc(*"mp4v"), self._fps, (width, height))
+        if not writer.isOpened():
+            raise OutputError(f"cannot write the annotated video {self._path}")
+        self._calibration = self._calibration.scaled(width, height)
+        return writer
+
+    def add(self, frame: Frame, step: PipelineStep) -> None:
         """Draw one frame."""
+        if self._writer is None:
+            self._writer = self._open(frame.width, frame.height)
+        observation, putts = step.observation, step.putts
         image = frame.image.copy()
         draw_regions(image, self._calibration)
         live = set()
@@ -79,4 +89,5 @@ class Annotator:
 
     def close(self) -> None:
         """Finish the file."""
-        self._writer.release()
+        if self._writer is not None:
+            self._writer.release()

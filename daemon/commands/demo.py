@@ -1,49 +1,58 @@
-"""`putt-daemon demo`: the main job end to end on a simulated rig, with no camera and no server.
+"""`putt-daemon demo`: the real service on the simulated rig (`sim://`), with no camera, server or broker.
 
-Renders a short simulated session, runs the vision pipeline over it with the shipped model, and prints each
-putt next to what really happened, then the session report.
+The service (the same `Service` as `run`) reads a simulated camera whose script is known, prints each putt as
+it is classified, then the putts next to what was simulated and the session report. It stops by itself when
+the simulated session ends, as fast as the machine allows on the simulator's clock (`--realtime`: at camera
+speed). Reports and journals stay in `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-from datetime import UTC, datetime
-from pathlib import Path
+import sys
 
-from daemon.commands.process import print_result, process_video
-from daemon.configuration import load_settings
-from daemon.logs import set_level
-from daemon.sim.clip import ClipSpec, write_clip
+from daemon.commands.console import ConsoleEvents
+from daemon.commands.process import check_output_folder
+from daemon.configuration import LoadedSettings
+from daemon.service import Service, ServicePlan, ServiceResult
+from daemon.sim.clip import ClipSpec, build_clip, clip_spec_from_url
 
 
-def demo_command(args: argparse.Namespace) -> int:
+def _compare(expected: list[str], found: list[str]) -> None:
+    print(f"\n{'#':>3}  {'simulated':32}  {'detected':32}")
+    for number in range(max(len(expected), len(found))):
+        want = expected[number] if number < len(expected) else "-"
+        got = found[number] if number < len(found) else "-"
+        print(f"{number + 1:>3}  {want:32}  {got:32}  {'ok' if want == got else 'DIFFERENT'}")
+    right = sum(a == b for a, b in zip(expected, found, strict=False))
+    print(f"{right} of {len(expected)} putts classified as simulated")
+
+
+def _print_reports(result: ServiceResult) -> None:
+    for report in result.reports:
+        data = json.loads(report.read_text())
+        flat = {k: data[k] for k in ("total_putts", "total_makes", "make_percentage", "best_streak")}
+        print(f"report {report}: {json.dumps(flat)}")
+
+
+def demo_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     """Entry point of `putt-daemon demo`."""
-    loaded = load_settings(args.env_file)
-    set_level(args.log_level or loaded.settings.log.level)
-    with tempfile.TemporaryDirectory(prefix="putt-demo-") as scratch:
-        out: Path = args.out or Path(scratch)
-        clip = out / "clip"
-        print(f"simulating {args.putts} putts (seed {args.seed}) -> {clip}")
-        truth = write_clip(ClipSpec(seed=args.seed, putts=args.putts, default_rig=True), clip)
-        process_args = argparse.Namespace(
-            video=clip / "clip.mp4", calibration=clip / "calibration.json", out=out / "reports",
-            annotate=None, start=datetime(2026, 1, 1, 9, tzinfo=UTC).timestamp(),
-        )  # fmt: skip
-        result = process_video(loaded.settings, process_args)
-        print_result(result)
-        expected = [p["detail"] for p in truth["putts"]]
-        found = [p.detail for p in result.putts]
-        print(f"\n{'#':>3}  {'simulated':32}  {'detected':32}")
-        for number in range(max(len(expected), len(found))):
-            want = expected[number] if number < len(expected) else "-"
-            got = found[number] if number < len(found) else "-"
-            print(f"{number + 1:>3}  {want:32}  {got:32}  {'ok' if want == got else 'DIFFERENT'}")
-        right = sum(a == b for a, b in zip(expected, found, strict=False))
-        print(f"{right} of {len(expected)} putts classified as simulated")
-        for report in result.reports:
-            data = json.loads(report.read_text())
-            flat = {k: data[k] for k in ("total_putts", "total_makes", "make_percentage", "best_streak")}
-            print(f"report {report.name}: {json.dumps(flat)}")
+    settings = loaded.settings
+    out = check_output_folder(args.out or settings.state.dir / "demo")
+    camera = settings.camera
+    url = f"sim://?seed={args.seed}&putts={args.putts}&realtime={int(args.realtime)}&rig=default"
+    spec: ClipSpec = clip_spec_from_url(url, camera.width, camera.height, camera.fps)
+    script, _, _ = build_clip(spec)
+    calibration = out / "calibration.json"
+    script.scene.calibration.save(calibration)
+    print(f"simulating {args.putts} putts (seed {args.seed}) on {url}; reports -> {out}", flush=True)
+    plan = ServicePlan(
+        mode="replay", calibration_file=calibration, reports_dir=out, state_dir=out,
+        event_sinks=(ConsoleEvents(sys.stdout, time_origin=None),),
+    )  # fmt: skip
+    result = Service(settings.model_copy(update={"camera": camera.model_copy(update={"source": url})}), plan)
+    outcome = result.run()
+    _compare([p.detail for p in script.putts], [p.detail for p in outcome.putts])
+    _print_reports(outcome)
     return 0

@@ -1,12 +1,13 @@
 """Reports stage: a finished `Session` in, its Proof of Putt report out, as JSON and CSV in the spool.
 
-Contract: `build_report` computes every statistic with the exact definitions of the Proof of Putt report
-(shared README, "Session report statistics"; the pure functions live in `daemon.delivery.stats`) in O(n);
-a session with no classified putt is never reported (ValueError). `report_json` keeps the original nested
-sections and adds the flat fields the upload API reads, always as JSON numbers. `report_csv` keeps the
-original human-readable layout. `write_report` writes `<session_id>.csv` then `<session_id>.json` atomically and
-durably; the JSON is the uploader's unit of work, so it appears last. The output depends on the session and
-context only (no wall clock), so writing the same session twice, as crash recovery may, gives identical bytes.
+Contract: `build_report` computes every statistic with the exact definitions of the Proof of Putt
+report (shared README, "Session report statistics"; the pure functions live in `daemon.delivery.stats`) in
+O(n); a session with no classified putt is never reported (ValueError). `report_json` keeps the original
+nested sections and adds the flat fields the upload API reads, always as JSON numbers. `report_csv` keeps
+the original human-readable layout. `write_report` writes `<session_id>.csv` then `<session_id>.json`
+atomically and durably; the JSON is the uploader's unit of work, so it appears last. The output depends on
+the session and context only (no wall clock), so writing the same session twice, as crash recovery may,
+gives identical bytes.
 """
 
 from __future__ import annotations
@@ -265,3 +266,20 @@ def write_report(report: SessionReport, folder: Path) -> tuple[Path, Path]:
     write_text_atomic(json_path, text)
     logger.info("report for session %s written to %s", report.session_id, json_path)
     return json_path, csv_path
+
+
+class ReportFolder:
+    """The first session sink: each finished session's report pair, written atomically into a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.written: list[Path] = []
+
+    def accept(self, session: Session, report: SessionReport) -> None:
+        """Write REPORT's JSON and CSV; raises OSError when the folder cannot take them."""
+        json_path, _ = write_report(report, self.folder)
+        self.written.append(json_path)
+        logger.debug("session %s reported to %s", session.session_id, json_path)
+
+    def close(self) -> None:
+        """Nothing is buffered: every report is on disk when `accept` returns."""

@@ -79,8 +79,13 @@ class SessionKeeper:
         return self._active.session_id if self._active else None
 
     @property
-    def active_putts(self) -> int:
-        return len(self._active.putts) if self._active else 0
+    def active_putts(self) -> tuple[PuttEvent, ...]:
+        """The open session's putts so far."""
+        return tuple(self._active.putts) if self._active else ()
+
+    def reconfigure(self, config: SessionConfig) -> None:
+        """New timeouts; they apply to the open session too, from its next putt or tick."""
+        self._config = config
 
     def add_putt(self, event: PuttEvent, epoch_offset: float) -> Session | None:
         """Record a putt; returns the previous session if this putt could not join it (max duration)."""

@@ -115,17 +115,21 @@ class SimulatedCamera:
         realtime: bool = True,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        stall_at: float | None = None,
+        stall_for: float = 3600.0,
     ) -> None:
         self.spec = spec
         self.script, self._renderer, self._timeline = build_clip(spec)
         self.frames = int(self.script.duration * spec.fps)
         self._realtime, self._clock, self._sleep = realtime, clock, sleep
+        # A camera that freezes: read() blocks once, at STALL_AT seconds of clip time, for STALL_FOR seconds.
+        self._stall_at, self._stall_for = stall_at, stall_for
         self._epoch = clock()
         self._next = 0
 
     @classmethod
     def from_url(cls, url: str, width: int, height: int, fps: float) -> SimulatedCamera:
-        """`sim://?seed=S&putts=M&sessions=N&realtime=1` (all optional)."""
+        """`sim://?seed=S&putts=M&sessions=N&realtime=1&stall_at=T&stall_for=D` (all optional)."""
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
 
         def number(key: str, default: int) -> int:
@@ -134,9 +138,26 @@ class SimulatedCamera:
             except ValueError as err:
                 raise CameraError(f"{url}: {key} must be a whole number") from err
 
+        def seconds(key: str) -> float | None:
+            if key not in query:
+                return None
+            try:
+                value = float(query[key][0])
+            except ValueError as err:
+                raise CameraError(f"{url}: {key} must be a number of seconds") from err
+            if not 0 <= value < float("inf"):  # also refuses nan
+                raise CameraError(f"{url}: {key} must be a number of seconds")
+            return value
+
         spec = ClipSpec(number("seed", 0), number("sessions", 1), number("putts", 10), width, height, fps,
                         default_rig=number("seed", 0) == 0)  # fmt: skip
-        return cls(spec, realtime=bool(number("realtime", 1)))
+        stall_for = seconds("stall_for")
+        return cls(
+            spec,
+            realtime=bool(number("realtime", 1)),
+            stall_at=seconds("stall_at"),
+            stall_for=3600.0 if stall_for is None else stall_for,
+        )
 
     @property
     def truth(self) -> ClipScript:
@@ -156,6 +177,9 @@ class SimulatedCamera:
         f = self._next
         self._next += 1
         t = f / self.spec.fps
+        if self._stall_at is not None and t >= self._stall_at:
+            self._stall_at = None  # one freeze per camera; reopening makes a new camera
+            self._sleep(self._stall_for)
         if self._realtime:
             wait = self._epoch + t - self._clock()
             if wait > 0:

@@ -24,6 +24,7 @@ from daemon.errors import CalibrationError
 from daemon.models import Lane, Point, Quadrant
 
 FORMAT_VERSION = 1
+ASPECT_TOLERANCE = 0.02  # frame shapes closer than this are the same camera at another resolution
 
 
 class Region(StrEnum):
@@ -177,6 +178,12 @@ class Calibration:
         if self.frame_size is None or self.frame_size == (width, height):
             return self
         sx, sy = width / self.frame_size[0], height / self.frame_size[1]
+        # Scaling stretches the regions when the shapes differ: such a calibration belongs to another camera.
+        if abs(sx / sy - 1) > ASPECT_TOLERANCE:
+            made = f"{self.frame_size[0]}x{self.frame_size[1]}"
+            raise CalibrationError(
+                "calibration", [f"made for {made} frames, which cannot be scaled to {width}x{height} frames"]
+            )
         clicked = {r: tuple((round(x * sx), round(y * sy)) for x, y in self.polygons[r]) for r in CLICKED}
         return Calibration.from_clicked(clicked, self.camera_index, (width, height), self.calibrated_at)
 

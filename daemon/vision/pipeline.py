@@ -1,17 +1,17 @@
-"""The vision pipeline: a frame in, the putts and finished sessions it produced out.
+"""The vision pipeline: a frame in, what it showed and the putts it decided out.
 
-motion gate -> detector -> tracker -> classifier -> session keeper. While nothing moves and no putt is
-under way, the gate lets the last detections stand instead of running the network. Nothing here touches the
-network: the `process` command and the service hand its sessions to the reports and the queue.
+motion gate -> detector -> tracker -> classifier. While nothing moves and no putt is under way, the gate lets
+the last detections stand instead of running the network. Grouping putts into sessions and everything after
+that is the service's job; nothing here touches the disk or the network.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from daemon.delivery.sessions import SessionKeeper
-from daemon.models import BallObservation, Detections, Frame, PuttEvent, Session
+from daemon.models import BallObservation, Detections, Frame, PuttEvent
 from daemon.vision.classifier import PuttClassifier
 from daemon.vision.motion_gate import MotionGate
 from daemon.vision.tracker import BallTracker
@@ -24,6 +24,10 @@ class Detector(Protocol):
         """Every ball in FRAME, in frame pixels."""
         ...
 
+    def close(self) -> None:
+        """Release the model."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PipelineStep:
@@ -31,43 +35,35 @@ class PipelineStep:
 
     detections: Detections
     detected: bool  # False when the motion gate reused the previous detections
+    inference_seconds: float  # time the detector took on this frame (0 when it did not run)
     observation: BallObservation
     putts: tuple[PuttEvent, ...]
-    sessions: tuple[Session, ...]
 
 
 class VisionPipeline:
     """Runs one frame at a time through the stages it was given."""
 
     def __init__(
-        self,
-        *,
-        detector: Detector,
-        gate: MotionGate | None,
-        tracker: BallTracker,
-        classifier: PuttClassifier,
-        sessions: SessionKeeper,
-        epoch_offset: float,
+        self, *, detector: Detector, gate: MotionGate | None, tracker: BallTracker, classifier: PuttClassifier
     ) -> None:
         self._detector = detector
         self._gate = gate
         self._last: Detections | None = None
         self._tracker = tracker
         self._classifier = classifier
-        self._sessions = sessions
-        self._epoch_offset = epoch_offset
+
+    @property
+    def putt_in_progress(self) -> bool:
+        return self._classifier.putt_in_progress
 
     def process(self, frame: Frame) -> PipelineStep:
-        """Detect, track, classify and group one frame."""
+        """Detect, track and classify one frame."""
+        started = time.perf_counter()
         detections, detected = self._detect(frame)
+        took = time.perf_counter() - started if detected else 0.0
         observation = self._tracker.update(detections)
         putts = tuple(self._classifier.update(observation))
-        finished = self._record(putts)
-        if not self._classifier.putt_in_progress:
-            idle = self._sessions.tick(frame.timestamp)
-            if idle is not None:
-                finished.append(idle)
-        return PipelineStep(detections, detected, observation, putts, tuple(finished))
+        return PipelineStep(detections, detected, took, observation, putts)
 
     def _detect(self, frame: Frame) -> tuple[Detections, bool]:
         gate, last = self._gate, self._last
@@ -78,19 +74,10 @@ class VisionPipeline:
             return self._last, True
         return Detections(frame.index, frame.timestamp, last.items), False
 
-    def finish(self, t: float, reason: str) -> tuple[list[PuttEvent], list[Session]]:
-        """Decide the putt in progress and close the open session (end of input, shutdown, command)."""
-        putts = self._classifier.flush(t)
-        finished = self._record(tuple(putts))
-        last = self._sessions.end(reason)
-        if last is not None:
-            finished.append(last)
-        return putts, finished
+    def flush(self, t: float) -> tuple[PuttEvent, ...]:
+        """Decide the putt in progress now (end of input, shutdown, a restart of the stages)."""
+        return tuple(self._classifier.flush(t))
 
-    def _record(self, putts: tuple[PuttEvent, ...]) -> list[Session]:
-        finished = []
-        for putt in putts:
-            split = self._sessions.add_putt(putt, self._epoch_offset)
-            if split is not None:
-                finished.append(split)
-        return finished
+    def close(self) -> None:
+        """Release the detector."""
+        self._detector.close()

@@ -53,7 +53,7 @@ def test_max_duration_splits_a_long_session(tmp_path: Path) -> None:
     assert finished is not None
     assert finished.end_reason == "max_duration"
     assert len(finished.putts) == 5
-    assert sessions.active_putts == 1
+    assert len(sessions.active_putts) == 1
 
 
 def test_explicit_end(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_old_journal_is_finalised_and_recent_one_resumed(tmp_path: Path) -> None
     first.add_putt(putt(1010.0), epoch_offset=0.0)
     again = keeper(tmp_path)
     assert again.recover(now_epoch=1050.0) == []
-    assert again.active_putts == 2
+    assert len(again.active_putts) == 2
     later = keeper(tmp_path)
     (done,) = later.recover(now_epoch=5000.0)
     assert done.end_reason == "recovered"

@@ -1,0 +1,78 @@
+"""Settings reach the stages: every setting changes what `stage_configs` hands some stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon import configuration
+from daemon.service import changed_stages, stage_configs
+from daemon.settings import Settings
+
+# Another valid value for every setting; the first test fails when a setting is added without one.
+OTHER_VALUES = {
+    "PUTT_DEVICE_ID": "box-7",
+    "PUTT_DEVICE_NAME": "Garage mat",
+    "PUTT_CAMERA_SOURCE": "/dev/video2",
+    "PUTT_CAMERA_WIDTH": "1280",
+    "PUTT_CAMERA_HEIGHT": "720",
+    "PUTT_CAMERA_FPS": "60",
+    "PUTT_CAMERA_FOURCC": "YUYV",
+    "PUTT_CAMERA_STALL_SECONDS": "9",
+    "PUTT_GATE_ENABLED": "false",
+    "PUTT_GATE_THRESHOLD": "30",
+    "PUTT_GATE_MIN_PIXELS": "5",
+    "PUTT_GATE_MAX_SKIP": "2.5",
+    "PUTT_MODEL_PATH": "/opt/models/other.onnx",
+    "PUTT_MODEL_SHA256": "a" * 64,
+    "PUTT_MODEL_CONFIDENCE": "0.6",
+    "PUTT_MODEL_BALL_CLASS": "golf ball",
+    "PUTT_MODEL_THREADS": "2",
+    "PUTT_CALIBRATION_FILE": "/etc/putt-daemon/other.json",
+    "PUTT_TRACKER_MAX_GAP": "1.0",
+    "PUTT_CLASSIFIER_MAT_WINDOW": "2",
+    "PUTT_CLASSIFIER_RETURN_DELAY": "0.5",
+    "PUTT_CLASSIFIER_EXIT_TIMEOUT": "4",
+    "PUTT_CLASSIFIER_PUTT_TIMEOUT": "9",
+    "PUTT_SESSION_IDLE_TIMEOUT": "300",
+    "PUTT_SESSION_MAX_DURATION": "3600",
+    "PUTT_STATE_DIR": "/srv/putt",
+    "PUTT_STATE_STATUS_INTERVAL": "5",
+    "PUTT_LOG_LEVEL": "DEBUG",
+}
+# Settings whose change must leave the GATE config alone once the gate is off are checked with it on.
+NEEDS_GATE_ON = {"PUTT_GATE_THRESHOLD", "PUTT_GATE_MIN_PIXELS", "PUTT_GATE_MAX_SKIP"}
+
+
+def test_every_setting_has_another_value_here() -> None:
+    assert set(OTHER_VALUES) == {field.env_name for field in configuration.setting_fields()}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_VALUES))
+def test_every_setting_reaches_a_stage(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PUTT_STATE_DIR", str(tmp_path))
+    base = stage_configs(Settings())
+    monkeypatch.setenv(name, OTHER_VALUES[name] if name != "PUTT_STATE_DIR" else str(tmp_path / "other"))
+    changed = stage_configs(Settings())
+    assert changed_stages(base, changed), f"{name} changes no stage config"
+
+
+def test_the_shipped_model_and_calibration_are_found_from_any_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    configs = stage_configs(Settings())
+    assert configs.detector.path.is_file()
+    assert configs.calibration_file.is_file()
+
+
+def test_state_folder_follows_systemd_then_the_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from daemon.paths import default_state_dir
+
+    assert default_state_dir({"STATE_DIRECTORY": "/var/lib/putt-daemon:/x"}, euid=1000) == Path(
+        "/var/lib/putt-daemon"
+    )
+    assert default_state_dir({}, euid=0) == Path("/var/lib/putt-daemon")
+    assert default_state_dir({"XDG_STATE_HOME": str(tmp_path)}, euid=1000) == tmp_path / "putt-daemon"
+    assert default_state_dir({"HOME": "/home/pat"}, euid=1000) == Path("/home/pat/.local/state/putt-daemon")
