@@ -66,6 +66,7 @@ class Command:
     module: str
     function: str
     settings: bool
+    quiet: bool = False  # offline commands print their own results; logs below WARNING only on request
 
     def __call__(self, args: argparse.Namespace) -> int:
         import importlib  # noqa: PLC0415  # deferred on purpose
@@ -81,7 +82,8 @@ class Command:
         loaded = configuration.load_settings(args.env_file)
         for name in loaded.unknown:
             print(f"warning: {configuration.typo_hint(name)}", file=sys.stderr)
-        logging.getLogger().setLevel(args.log_level or loaded.settings.log.level)
+        default_level = "WARNING" if self.quiet else loaded.settings.log.level
+        logging.getLogger().setLevel(args.log_level or default_level)
         with_settings: WithSettings = handler
         return with_settings(args, loaded)
 
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "Run the service on a simulated putting mat and show each putt and the session report.",
-        Command("daemon.commands.demo", "demo_command", settings=True),
+        Command("daemon.commands.demo", "demo_command", settings=True, quiet=True),
         "No camera, server or broker needed. Stops by itself after one simulated session.",
     )
     from daemon.commands.demo_args import add_demo_arguments  # noqa: PLC0415  # argparse only
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     process = command(
         "process",
         "Run the service on a recorded clip and write its session reports.",
-        Command("daemon.commands.process", "process_command", settings=True),
+        Command("daemon.commands.process", "process_command", settings=True, quiet=True),
         "Uses the model and calibration from the settings unless --calibration names one.",
     )
     _add_process_arguments(process)

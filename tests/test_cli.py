@@ -1,4 +1,4 @@
-"""The command line: every subcommand answers --help, unfinished ones say so, install.sh is idempotent."""
+"""The command line: every subcommand answers --help, install.sh is idempotent."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from daemon.cli import build_parser
 from tests.conftest import REPO
 
-COMMANDS = ["run", "demo", "simulate", "process", "export", "check-config", "calibrate", "queue", "status"]
-NOT_YET = ["run", "queue", "status"]
+COMMANDS = ["run", "demo", "simulate", "process", "export", "check-config", "calibrate", "status"]
 
 
 def test_parser_knows_every_command() -> None:
@@ -33,20 +32,6 @@ def test_every_command_has_help(command: str, cli_env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert f"usage: putt-daemon {command}" in result.stdout
     assert "--env-file" in result.stdout
-
-
-@pytest.mark.parametrize("command", NOT_YET)
-def test_unfinished_commands_say_so(command: str, cli_env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon", command],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip() == f"putt-daemon {command}: not available yet in this version"
 
 
 def test_python_dash_m_daemon_prints_version(cli_env: dict[str, str]) -> None:

@@ -131,7 +131,9 @@ def test_unknown_variables_are_reported_as_typos(tmp_path: Path, cli_env: dict[s
     env_file.write_text("PUTT_SESION_IDLE_TIMEOUT=60\n")
     result = run_cli("check-config", "--env-file", str(env_file), env=cli_env | {"PUTT_CAMERA_SORCE": "1"})
     assert result.returncode == 0
-    assert "PUTT_CAMERA_SORCE: not a setting, probably a typo; did you mean PUTT_CAMERA_SOURCE?" in result.stderr
+    assert (
+        "PUTT_CAMERA_SORCE: not a setting, probably a typo; did you mean PUTT_CAMERA_SOURCE?" in result.stderr
+    )
     assert "PUTT_SESION_IDLE_TIMEOUT: not a setting" in result.stderr
     assert "PUTT_CAMERA_SOURCE=0\n" in result.stdout
 

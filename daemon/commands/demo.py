@@ -16,7 +16,7 @@ from daemon.commands.console import ConsoleEvents
 from daemon.commands.process import check_output_folder
 from daemon.configuration import LoadedSettings
 from daemon.service import Service, ServicePlan, ServiceResult
-from daemon.sim.clip import ClipSpec, build_clip, clip_spec_from_url
+from daemon.sim.clip import SimulatedCamera
 
 
 def _compare(expected: list[str], found: list[str]) -> None:
@@ -41,14 +41,14 @@ def demo_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     settings = loaded.settings
     out = check_output_folder(args.out or settings.state.dir / "demo")
     camera = settings.camera
-    url = f"sim://?seed={args.seed}&putts={args.putts}&realtime={int(args.realtime)}&rig=default"
-    spec: ClipSpec = clip_spec_from_url(url, camera.width, camera.height, camera.fps)
-    script, _, _ = build_clip(spec)
+    url = f"sim://?seed={args.seed}&putts={args.putts}&realtime={int(args.realtime)}"
+    # The script the service's camera will play, for its calibration and the simulated outcomes.
+    script = SimulatedCamera.from_url(url, camera.width, camera.height, camera.fps).script
     calibration = out / "calibration.json"
     script.scene.calibration.save(calibration)
     print(f"simulating {args.putts} putts (seed {args.seed}) on {url}; reports -> {out}", flush=True)
     plan = ServicePlan(
-        mode="replay", calibration_file=calibration, reports_dir=out, state_dir=out,
+        mode="replay", calibration_file=calibration, reports_dir=out / "reports", state_dir=out,
         event_sinks=(ConsoleEvents(sys.stdout, time_origin=None),),
     )  # fmt: skip
     result = Service(settings.model_copy(update={"camera": camera.model_copy(update={"source": url})}), plan)
