@@ -19,8 +19,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from daemon.errors import ConfigError
+from daemon.redact import mask_url
 from daemon.settings import DEFAULT_ENV_FILE, ENV_PREFIX, Settings
-from daemon.vision.camera import mask_url
 
 MASK = "**********"
 

@@ -13,7 +13,6 @@ named in logs and errors only through `mask_url`, so a camera password never rea
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,16 +23,13 @@ import cv2
 
 from daemon.errors import CameraError
 from daemon.models import Frame
+from daemon.redact import mask_url
 
 logger = logging.getLogger(__name__)
 
 SourceKind = Literal["device", "file", "stream", "sim"]
 
 # userinfo in `scheme://user:pass@host`, and query values that commonly carry secrets (`?user=..&pwd=..`).
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")
-_SECRET_QUERY = re.compile(
-    r"(?P<key>[?&](?:user|username|pass|password|passwd|pwd|token|key|auth|secret)=)[^&#\s]*", re.IGNORECASE
-)
 
 
 class FrameSource(Protocol):
@@ -73,12 +69,6 @@ def source_kind(source: str) -> SourceKind:
     if source.isdigit() or source.startswith("/dev/"):
         return "device"
     return "file"
-
-
-def mask_url(source: str) -> str:
-    """SOURCE, or any text naming it, with URL credentials replaced by `***`."""
-    masked = _USERINFO.sub(r"\g<scheme>***@", source)
-    return _SECRET_QUERY.sub(r"\g<key>***", masked)
 
 
 def _fourcc_text(code: float) -> str:

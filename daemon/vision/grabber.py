@@ -29,7 +29,8 @@ from tenacity import (
 )
 
 from daemon.models import CameraStatus, Frame
-from daemon.vision.camera import CameraConfig, FrameSource, Opener, mask_url
+from daemon.redact import mask_url
+from daemon.vision.camera import CameraConfig, FrameSource, Opener
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`demo`, `process`, `check-config` and `status` from a folder far from the checkout, as a newcomer runs them."""
+"""`demo`, `process`, `check-config` and `status` run from a folder far from the checkout."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import pytest
 
 from daemon.errors import CameraError
 from daemon.models import Frame
+from daemon.redact import mask_url
 from daemon.sim.clip import ClipSpec, SimulatedCamera
 from daemon.vision.camera import (
     CameraConfig,
@@ -28,7 +29,6 @@ from daemon.vision.camera import (
     Opener,
     PacedFileSource,
     live_openers,
-    mask_url,
     source_kind,
 )
 from daemon.vision.grabber import FrameGrabber

@@ -13,174 +13,35 @@ import hashlib
 import logging
 import os
 import signal
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Literal, Protocol
 
 from daemon import __version__
 from daemon.delivery.reports import ReportContext, ReportFolder, build_report
-from daemon.delivery.sessions import SessionConfig, SessionKeeper
+from daemon.delivery.sessions import SessionKeeper
 from daemon.errors import ConfigError, PuttDaemonError
 from daemon.models import EndReason, Frame, PuttEvent, ServiceState, ServiceStatus, Session, SessionProgress
+from daemon.service.plan import ServicePlan, ServiceResult
+from daemon.service.wiring import camera_openers, changed_stages, replay_source, stage_configs
 from daemon.settings import Settings
 from daemon.sinks import EventSink, SessionSink
 from daemon.vision.calibration import Calibration, load_calibration
 from daemon.vision.camera import (
-    CameraConfig,
-    FrameSource,
-    Opener,
-    SourceKind,
-    VideoFileSource,
-    live_openers,
     source_kind,
 )
-from daemon.vision.classifier import ClassifierConfig, PuttClassifier
-from daemon.vision.detector import BallDetector, DetectorConfig, file_sha256
+from daemon.vision.classifier import PuttClassifier
+from daemon.vision.detector import BallDetector, file_sha256
 from daemon.vision.feeds import FrameFeed, LiveFeed, ReplayFeed
 from daemon.vision.meter import LoopMeter
-from daemon.vision.motion_gate import MotionGate, MotionGateConfig
-from daemon.vision.pipeline import PipelineStep, VisionPipeline
-from daemon.vision.tracker import BallTracker, TrackerConfig
+from daemon.vision.motion_gate import MotionGate
+from daemon.vision.pipeline import VisionPipeline
+from daemon.vision.tracker import BallTracker
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["live", "replay"]
 RETRY_UNDELIVERED = 30.0  # seconds between attempts to hand a session to a sink that failed
 ENV_FILE_POLL = 2.0  # seconds between looks at the env file for a replacement
-
-
-@dataclass(frozen=True, slots=True)
-class StageConfigs:
-    """Every stage's slice of the settings; `stage_configs` is the only place that fills it."""
-
-    camera: CameraConfig
-    gate: MotionGateConfig | None
-    detector: DetectorConfig
-    tracker: TrackerConfig
-    classifier: ClassifierConfig
-    sessions: SessionConfig
-    calibration_file: Path
-    device_name: str
-    state_dir: Path
-    status_interval: float
-    log_level: str
-
-
-def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageConfigs:
-    """Map each settings group onto the configs of the stages it drives (no setting is left unread)."""
-    state = state_dir or settings.state.dir
-    gate = settings.gate
-    model = settings.model
-    camera = settings.camera
-    return StageConfigs(
-        camera=CameraConfig(
-            camera.source, camera.width, camera.height, camera.fps, camera.fourcc, camera.stall_seconds
-        ),
-        gate=MotionGateConfig(threshold=gate.threshold, min_pixels=gate.min_pixels, max_skip=gate.max_skip)
-        if gate.enabled
-        else None,
-        detector=DetectorConfig(
-            path=model.path,
-            sha256=model.sha256,
-            confidence=model.confidence,
-            ball_class=model.ball_class,
-            threads=model.threads,
-        ),
-        tracker=TrackerConfig(max_gap=settings.tracker.max_gap),
-        classifier=ClassifierConfig(**settings.classifier.model_dump()),
-        sessions=SessionConfig(
-            settings.device.id,
-            settings.session.idle_timeout,
-            settings.session.max_duration,
-            state / "journal",
-        ),
-        calibration_file=settings.calibration.file,
-        device_name=settings.device.name,
-        state_dir=state,
-        status_interval=settings.state.status_interval,
-        log_level=settings.log.level,
-    )
-
-
-def changed_stages(old: StageConfigs, new: StageConfigs) -> list[str]:
-    """The names of the stage configs that differ."""
-    return [f.name for f in fields(StageConfigs) if getattr(old, f.name) != getattr(new, f.name)]
-
-
-def camera_openers() -> dict[SourceKind, Opener]:
-    """The registry of frame sources: the camera's own kinds, and the simulator for `sim://`."""
-
-    def simulator(config: CameraConfig) -> FrameSource:
-        from daemon.sim.clip import SimulatedCamera  # noqa: PLC0415  # the simulator loads only when asked for
-
-        return SimulatedCamera.from_url(config.source, config.width, config.height, config.fps)
-
-    return {**live_openers(), "sim": simulator}
-
-
-def replay_source(config: CameraConfig) -> FrameSource:
-    """A finite source read frame by frame at the machine's speed: a video file in order, or `sim://`."""
-    if source_kind(config.source) == "file":
-        return VideoFileSource(Path(config.source.removeprefix("file://")))
-    return camera_openers()[source_kind(config.source)](config)
-
-
-class Lifecycle(Protocol):
-    """The service manager's view of the service (systemd's notify protocol)."""
-
-    def ready(self) -> None: ...
-    def heartbeat(self) -> None: ...
-    def reloading(self) -> None: ...
-    def reloaded(self) -> None: ...
-    def stopping(self) -> None: ...
-
-
-class FrameObserver(Protocol):
-    """Sees every frame and what the pipeline made of it (the annotated video of `process`)."""
-
-    def add(self, frame: Frame, step: PipelineStep) -> None: ...
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """Wall time for reports, monotonic time for everything that measures an interval."""
-
-    wall: Callable[[], float] = time.time
-    monotonic: Callable[[], float] = time.monotonic
-
-
-@dataclass(frozen=True)
-class ServicePlan:
-    """How a command runs the service: the feed's mode and what it adds around the stages."""
-
-    mode: Mode
-    calibration_file: Path | None = None  # None: the setting
-    reports_dir: Path | None = None  # None: <state dir>/reports
-    state_dir: Path | None = None  # None: the setting
-    epoch_offset: float = 0.0  # replay: UTC epoch seconds of frame time 0
-    event_sinks: tuple[EventSink, ...] = ()
-    session_sinks: tuple[SessionSink, ...] = ()
-    observers: tuple[FrameObserver, ...] = ()
-    lifecycle: Lifecycle | None = None
-    reload_settings: Callable[[], Settings] | None = None  # re-reads the env file; raises ConfigError
-    env_file: Path | None = None  # watched for replacement (live mode)
-    clock: Clock = field(default_factory=Clock)
-    first_frame_wait: float = 30.0  # live: READY after the first frame, or after this long without one
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceResult:
-    """What a run produced."""
-
-    putts: tuple[PuttEvent, ...]
-    sessions: tuple[Session, ...]
-    reports: tuple[Path, ...]
-    frames: int
-    end_reason: EndReason
 
 
 @dataclass(slots=True)
