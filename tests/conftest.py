@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import re
@@ -18,7 +19,17 @@ from pathlib import Path
 import pytest
 
 from daemon.delivery.stats import STREAK_THRESHOLDS
-from daemon.models import LANES, PUTT_KINDS, QUADRANTS, Lane, Point, PuttEvent, Quadrant
+from daemon.models import (
+    LANES,
+    PUTT_KINDS,
+    QUADRANTS,
+    Lane,
+    Point,
+    PuttEvent,
+    Quadrant,
+    ServiceState,
+    SessionProgress,
+)
 from tools.shared_data import shared_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,3 +233,15 @@ class ServiceProcess:
         if self.process.stderr is not None:
             self.process.stderr.close()
         self.notify.close()
+
+
+def make_state(**changes: object) -> ServiceState:
+    """A running service's state in a session, with CHANGES applied."""
+    now = time.time()
+    base = ServiceState(
+        status="in_session", camera="ok", fps=29.84, inference_ms=4.12, gate_skipped=0.62,
+        session=SessionProgress("puttbox_1700000000000", putts=5, makes=3, streak=2), putts=12, sessions=1,
+        model="ball.onnx", model_sha256="0123456789ab", calibration="rig.json", config_hash="ba9876543210",
+        version="0.1.0", pid=os.getpid(), started_at=now - 7380, updated_at=now, uptime=7380.0,
+    )  # fmt: skip
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # the test's keyword mapping

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,32 +12,13 @@ from pathlib import Path
 import pytest
 
 from daemon.commands.status import add_status_arguments, format_duration, status_command
-from daemon.models import ServiceState, SessionProgress
+from daemon.models import ServiceState
 from daemon.outlets.statefile import StateFile
+from tests.conftest import make_state as shared_state
 
 
 def make_state(**changes: object) -> ServiceState:
-    values: dict[str, object] = {
-        "status": "in_session",
-        "camera": "ok",
-        "fps": 29.84,
-        "inference_ms": 4.12,
-        "gate_skipped": 0.62,
-        "session": SessionProgress("puttbox_1700000000000", putts=5, makes=3, streak=2),
-        "putts": 12,
-        "sessions": 1,
-        "model": "ball.onnx",
-        "model_sha256": "0123456789ab",
-        "calibration": "rig.json",
-        "config_hash": "ba9876543210",
-        "version": "0.1.0",
-        "pid": os.getpid(),
-        "started_at": time.time() - 7380,
-        "updated_at": time.time(),
-        "uptime": 7380.0,
-    }
-    values.update(changes)
-    return ServiceState(**values)  # type: ignore[arg-type]  # the test's keyword mapping
+    return shared_state(**({} | changes))
 
 
 def write_state(path: Path, **changes: object) -> ServiceState:

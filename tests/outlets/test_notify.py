@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.models import ServiceState, SessionProgress
+from daemon.models import ServiceState
 from daemon.outlets.notify import SystemdNotifier, describe
 from tests.conftest import REPO
+from tests.conftest import make_state as shared_state
 
 
 class FakeClock:
@@ -30,27 +31,19 @@ class FakeClock:
 
 
 def make_state(**changes: object) -> ServiceState:
-    values: dict[str, object] = {
-        "status": "in_session",
-        "camera": "ok",
-        "fps": 29.84,
-        "inference_ms": 4.12,
-        "gate_skipped": 0.6,
-        "session": SessionProgress("puttbox_1700000000000", putts=5, makes=3, streak=2),
-        "putts": 12,
-        "sessions": 1,
-        "model": "ball.onnx",
-        "model_sha256": "0123456789ab",
-        "calibration": "rig.json",
-        "config_hash": "ba9876543210",
-        "version": "0.1.0",
-        "pid": os.getpid(),
-        "started_at": 1_700_000_000.0,
-        "updated_at": 1_700_000_100.0,
-        "uptime": 100.0,
-    }
-    values.update(changes)
-    return ServiceState(**values)  # type: ignore[arg-type]  # the test's keyword mapping
+    return shared_state(
+        **(
+            {
+                "fps": 29.84,
+                "inference_ms": 4.12,
+                "gate_skipped": 0.6,
+                "started_at": 1_700_000_000.0,
+                "updated_at": 1_700_000_100.0,
+                "uptime": 100.0,
+            }
+            | changes
+        )
+    )
 
 
 class Listener:

@@ -14,32 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from daemon.models import ServiceState, SessionProgress
+from daemon.models import ServiceState
 from daemon.outlets.statefile import StateFile, read_state
+from tests.conftest import make_state as shared_state
 
 
 def make_state(**changes: object) -> ServiceState:
-    values: dict[str, object] = {
-        "status": "in_session",
-        "camera": "ok",
-        "fps": 29.8,
-        "inference_ms": 4.1,
-        "gate_skipped": 0.6,
-        "session": SessionProgress("puttbox_1700000000000", putts=5, makes=3, streak=2),
-        "putts": 12,
-        "sessions": 1,
-        "model": "ball.onnx",
-        "model_sha256": "0123456789ab",
-        "calibration": "rig.json",
-        "config_hash": "ba9876543210",
-        "version": "0.1.0",
-        "pid": os.getpid(),
-        "started_at": time.time() - 100,
-        "updated_at": time.time(),
-        "uptime": 100.0,
-    }
-    values.update(changes)
-    return ServiceState(**values)  # type: ignore[arg-type]  # the test's keyword mapping
+    return shared_state(
+        **({"fps": 29.8, "gate_skipped": 0.6, "started_at": time.time() - 100, "uptime": 100.0} | changes)
+    )
 
 
 def putts_in(path: Path) -> int | None:
