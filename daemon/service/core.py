@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from daemon import __version__
+from daemon.configuration import effective_lines
 from daemon.delivery.reports import ReportContext, ReportFolder, build_report
 from daemon.delivery.sessions import SessionKeeper
 from daemon.errors import ConfigError, PuttDaemonError
@@ -307,7 +308,10 @@ class Service:
         if not changed:
             logger.info("reload: settings unchanged")
             return
-        logger.info("reload: applying changes to %s", ", ".join(changed))
+        before = set(effective_lines(self._settings))
+        names = sorted({line.split("=", 1)[0] for line in set(effective_lines(settings)) ^ before})
+        what = ", ".join(names) or "calibration"
+        logger.info("reload: applying changes to %s (%s)", ", ".join(changed), what)
         old, self._configs, self._settings = self._configs, new, settings
         self._calibration = calibration
         logging.getLogger().setLevel(new.log_level)

@@ -70,7 +70,8 @@ def test_journal_is_durable_and_discarded_after_the_report(tmp_path: Path) -> No
     journal = next((tmp_path / "journal").glob("*.journal"))
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert "session" in lines[0]
-    assert lines[1]["putt"]["detail"] == "MAKE - HOLE: TOP - CENTER"
+    assert lines[1]["putt"]["kind"] == "HOLE"
+    assert (lines[1]["putt"]["hole_quadrant"], lines[1]["putt"]["entry_lane"]) == ("TOP", "CENTER")
     done = sessions.end("shutdown")
     assert done is not None
     sessions.discard_journal(done)

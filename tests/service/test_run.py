@@ -123,7 +123,7 @@ def test_a_replaced_env_file_is_applied_without_a_signal(
         f"PUTT_STATE_DIR={state}\nPUTT_CAMERA_SOURCE={SIM}\nPUTT_SESSION_IDLE_TIMEOUT=30  # shorter\n"
     )
     replacement.replace(env_file)  # how a remote tool copies a file in
-    run.wait_line(r"reload: applying changes to sessions", timeout=10)
+    run.wait_line(r"reload: applying changes to sessions \(PUTT_SESSION_IDLE_TIMEOUT\)", timeout=10)
     wait_state(state, lambda s: s["config_hash"] != before, timeout=10)
     assert run.stop() == 0
 
