@@ -15,7 +15,8 @@ PACKAGE = REPO / "daemon"
 # A module in a layer may import its own layer and those after it, never those before it.
 LAYERS = ("cli", "commands", "service", "outlets", "delivery", "sim", "vision")
 BOTTOM = {
-    "models", "settings", "errors", "paths", "redact", "atomicfile", "configuration", "logs", "progress", "sinks",
+    "models", "settings", "errors", "paths", "redact", "atomicfile", "configuration", "logs", "progress",
+    "sinks",
 }  # fmt: skip
 
 
