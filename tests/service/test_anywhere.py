@@ -24,8 +24,8 @@ def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
 def elsewhere(tmp_path: Path, cli_env: dict[str, str]) -> tuple[Path, dict[str, str]]:
     folder = tmp_path / "somewhere" / "else"
     folder.mkdir(parents=True)
-    # A user's state folder: HOME and XDG point into the test's own space, and no root-owned default.
-    env = cli_env | {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    # The state folder in the test's own space (root's default is /var/lib/putt-daemon).
+    env = cli_env | {"PUTT_STATE_DIR": str(tmp_path / "state")}
     return folder, env
 
 
