@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"putt-daemon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from daemon.commands.arguments import refuse_empty_values  # noqa: PLC0415  # argparse only
 
     def command(name: str, help_text: str, handler: Command, details: str = "") -> argparse.ArgumentParser:
         sub = commands.add_parser(
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
             description=f"{help_text}\n\n{details}" if details else help_text,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        refuse_empty_values(sub)  # `--opt=--` is a usage error, never an empty value deep in a command
         _add_common(sub)
         sub.set_defaults(handler=handler)
         return sub
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = command(
         "check-config",
         "Validate the settings, the model and the calibration, and print the effective values.",
-        Command("daemon.commands.check_config", "check_config_command", settings=True),
+        Command("daemon.commands.check_config", "check_config_command", settings=True, quiet=True),
         "Secrets are masked. Exits 78 naming every problem.",
     )
     check.add_argument(
@@ -193,12 +196,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate = command(
         "calibrate",
-        "Check a calibration file and draw its regions.",
+        "Check a calibration file, and draw its regions when asked.",
         Command("daemon.commands.calibrate", "calibrate_command", settings=False),
+        "Checking writes nothing; --draw writes the picture, each region labelled with its name.",
     )
+
+    refuse_empty_values(calibrate)
     calibrate.add_argument("--check", type=Path, metavar="FILE", help="calibration file to check")
-    calibrate.add_argument("--image", type=Path, help="a camera still to draw the regions on")
-    calibrate.add_argument("--out", type=Path, help="where to write the drawing (default FILE.png)")
+    calibrate.add_argument(
+        "--image", type=Path, metavar="IMG", help="a camera still: check the calibration fits it, draw on it"
+    )
+    calibrate.add_argument(
+        "--draw", type=Path, metavar="OUT.png", help="write the labelled regions to this .png or .jpg"
+    )
+
+    queue = command(
+        "queue",
+        "List, show, add, retry, purge or upload the sessions waiting for the web API.",
+        Command("daemon.commands.queue", "queue_command", settings=True),
+        "Works beside a running service. flush uploads everything pending now, in the foreground, and exits\n"
+        "0 only when nothing is left pending.",
+    )
+    queue.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=("list", "show", "add", "retry", "retry-dead", "purge-dead", "flush"),
+        help="what to do (default list)",
+    )
+    queue.add_argument("targets", nargs="*", metavar="ID|REPORT.json", help="session ids, or reports to add")
 
     status = command(
         "status",
@@ -229,8 +255,13 @@ def _add_process_arguments(process: argparse.ArgumentParser) -> None:
 
 
 def _add_export_arguments(export: argparse.ArgumentParser) -> None:
+    from daemon.commands.arguments import IMGSZ, refuse_empty_values  # noqa: PLC0415  # argparse only
+
+    refuse_empty_values(export)
     export.add_argument("weights", type=Path, help="the .pt weights to export")
-    export.add_argument("--imgsz", type=int, default=320, help="network input size (default 320)")
+    export.add_argument(
+        "--imgsz", type=IMGSZ, default=320, metavar="PX", help=f"network input size, {IMGSZ} (default 320)"
+    )
     export.add_argument("--out", type=Path, default=Path("models"), help="output folder (default models/)")
     export.add_argument(
         "--name", default="ball", help="output file stem (default ball: ball.onnx, ball.json)"
@@ -271,6 +302,10 @@ def exit_code(err: PuttDaemonError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `putt-daemon` console script."""
     args = build_parser().parse_args(argv)
+    # Before OpenCV loads: its own and FFmpeg's log lines ("moov atom not found") are not for our users; the
+    # commands say what went wrong in their own words. An explicit setting still wins, for debugging.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     from daemon.logs import configure_logging  # noqa: PLC0415  # after argparse so --help stays quick
 
     configure_logging(args.log_level or "INFO")

@@ -77,6 +77,9 @@ def _error_lines(err: ValidationError) -> list[str]:
     for item in err.errors(include_url=False):
         name = env_name(item["loc"])
         why = item["msg"].removeprefix("Value error, ")
+        if why.startswith(ENV_PREFIX):
+            # A rule across fields names the variable to set itself.
+            name, _, why = why.partition(": ")
         given = item.get("input")
         if isinstance(given, Mapping) or given is None:
             lines.append(f"{name}: {why}")

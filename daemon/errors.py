@@ -52,7 +52,7 @@ class InputMissingError(PuttDaemonError):
 
 
 class InputDataError(PuttDaemonError):
-    """An input file whose data cannot be used; `partial` is True when results of what was read were kept."""
+    """An input file whose data cannot be used (what could be read may still have been reported)."""
 
 
 class OutputError(PuttDaemonError):

@@ -220,8 +220,15 @@ class ServiceState:
     calibration: str  # file name
     config_hash: str  # first 12 hex digits of the effective settings' hash
     version: str
+    device: str  # the box's human-readable name
     pid: int
     started_at: float  # UTC epoch seconds
     updated_at: float  # UTC epoch seconds
     uptime: float  # seconds, monotonic
     problems: tuple[str, ...] = ()  # conditions an operator must act on, one line each
+    spool_pending: int = 0  # sessions waiting for the web API
+    spool_dead: int = 0  # sessions set aside, each with its reason
+    spool_bytes: int = 0
+    upload: str = "disabled"  # idle, uploading, waiting, auth_failed or disabled
+    last_upload_at: float | None = None  # UTC epoch seconds
+    last_upload_result: str = ""

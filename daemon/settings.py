@@ -12,7 +12,16 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from daemon.paths import default_state_dir, shipped_file
@@ -189,6 +198,69 @@ class StateSettings(_Group):
     )
 
 
+class SpoolSettings(_Group):
+    """The durable on-disk queue of finished sessions waiting for the web API."""
+
+    dir: Path | None = Field(None, description="Queue folder (empty: <state folder>/spool).")
+
+    @field_validator("dir")
+    @classmethod
+    def _not_a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError("exists and is not a folder")
+        return value
+
+    max_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Disk budget of the queue; uploaded, then dead-lettered files go first, pending never.",
+    )
+    keep_sent: int = Field(200, ge=0, le=100000, description="Uploaded reports kept on disk for reference.")
+
+
+class UploadSettings(_Group):
+    """The web API that receives sessions."""
+
+    url: AnyHttpUrl | None = Field(
+        None, description="Base URL of the web API (empty: keep sessions on disk)."
+    )
+    api_profile: Literal["sessions-upload", "upload-session"] = Field(
+        "sessions-upload",
+        description="Endpoint: sessions-upload (POST /api/sessions/upload, the flat report) or "
+        "upload-session (POST /api/upload-session, what the Proof of Putt desktop used).",
+    )
+    token: SecretStr = Field(SecretStr(""), description="Bearer token (JWT) for the API.")
+
+    @field_validator("token")
+    @classmethod
+    def _header_safe(cls, value: SecretStr) -> SecretStr:
+        if any(ch.isspace() or not ch.isprintable() for ch in value.get_secret_value()):
+            raise ValueError("must not contain spaces or control characters")
+        return value
+
+    player_id: str = Field("", max_length=80, description="Player id the sessions belong to.")
+    player_name: str = Field("", max_length=120, description="Player name written into each report.")
+    player_email: str = Field("", max_length=254, description="Player e-mail written into each report.")
+    connect_timeout: float = Field(5.0, gt=0, le=120, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for a response.")
+    retry_max_delay: float = Field(
+        300.0, ge=1, le=86400, description="Cap in seconds on the back-off between upload attempts."
+    )
+    send_csv: bool = Field(True, description="Send the CSV report along with the JSON.")
+    ca_bundle: FilePath | None = Field(
+        None, description="Extra CA bundle for a private server (TLS is always verified)."
+    )
+
+    @model_validator(mode="after")
+    def _url_needs_credentials(self) -> UploadSettings:
+        # Messages name the variable to set, not the group the rule sits on.
+        if self.url is not None and not self.token.get_secret_value():
+            raise ValueError("PUTT_UPLOAD_TOKEN: required when PUTT_UPLOAD_URL is set")
+        if self.url is not None and self.api_profile == "upload-session" and not self.player_id:
+            raise ValueError("PUTT_UPLOAD_PLAYER_ID: required by PUTT_UPLOAD_API_PROFILE=upload-session")
+        return self
+
+
 class LogSettings(_Group):
     """How much the daemon says."""
 
@@ -225,4 +297,6 @@ class Settings(BaseSettings):
     classifier: ClassifierSettings = ClassifierSettings()
     session: SessionSettings = SessionSettings()
     state: StateSettings = Field(default_factory=StateSettings)
+    spool: SpoolSettings = SpoolSettings()
+    upload: UploadSettings = UploadSettings()
     log: LogSettings = LogSettings()

@@ -242,6 +242,7 @@ def make_state(**changes: object) -> ServiceState:
         status="in_session", camera="ok", fps=29.84, inference_ms=4.12, gate_skipped=0.62,
         session=SessionProgress("puttbox_1700000000000", putts=5, makes=3, streak=2), putts=12, sessions=1,
         model="ball.onnx", model_sha256="0123456789ab", calibration="rig.json", config_hash="ba9876543210",
-        version="0.1.0", pid=os.getpid(), started_at=now - 7380, updated_at=now, uptime=7380.0,
+        version="0.1.0", device="Putting mat", pid=os.getpid(), started_at=now - 7380, updated_at=now,
+        uptime=7380.0,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # the test's keyword mapping

@@ -42,8 +42,23 @@ BAD_VALUES = {
     "PUTT_SESSION_MAX_DURATION": "forever",
     "PUTT_STATE_DIR": "/etc/hostname",
     "PUTT_STATE_STATUS_INTERVAL": "0",
+    "PUTT_SPOOL_DIR": "/etc/hostname",
+    "PUTT_SPOOL_MAX_BYTES": "12",
+    "PUTT_SPOOL_KEEP_SENT": "-1",
+    "PUTT_UPLOAD_URL": "ftp://example.com",
+    "PUTT_UPLOAD_API_PROFILE": "v9",
+    "PUTT_UPLOAD_TOKEN": "two words",
+    "PUTT_UPLOAD_PLAYER_ID": LONG,
+    "PUTT_UPLOAD_PLAYER_NAME": LONG,
+    "PUTT_UPLOAD_PLAYER_EMAIL": LONG,
+    "PUTT_UPLOAD_CONNECT_TIMEOUT": "0",
+    "PUTT_UPLOAD_READ_TIMEOUT": "soon",
+    "PUTT_UPLOAD_RETRY_MAX_DELAY": "0",
+    "PUTT_UPLOAD_SEND_CSV": "perhaps",
+    "PUTT_UPLOAD_CA_BUNDLE": "/nonexistent/ca.pem",
     "PUTT_LOG_LEVEL": "loud",
 }
+SECRETS = {"PUTT_UPLOAD_TOKEN"}
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -77,7 +92,11 @@ def test_each_bad_value_exits_78_naming_the_field(name: str, value: str, cli_env
     lines = [line.strip() for line in result.stderr.splitlines() if line.startswith("  PUTT_")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"{name}:"), result.stderr
-    assert repr(value) in lines[0] or value in lines[0]
+    if name in SECRETS:
+        assert value not in result.stderr
+        assert "(got **********)" in lines[0]
+    else:
+        assert repr(value) in lines[0] or value in lines[0]
     assert result.stdout == ""
 
 
@@ -89,6 +108,25 @@ def test_several_bad_fields_are_reported_at_once(cli_env: dict[str, str]) -> Non
         line.strip().split(":")[0] for line in result.stderr.splitlines() if line.startswith("  PUTT_")
     }
     assert reported == set(bad)
+
+
+def test_cross_field_rule_names_the_variable_to_set(cli_env: dict[str, str]) -> None:
+    result = run_cli("check-config", env=cli_env | {"PUTT_UPLOAD_URL": "https://api.example.com"})
+    assert result.returncode == 78
+    assert "  PUTT_UPLOAD_TOKEN: required when PUTT_UPLOAD_URL is set" in result.stderr.splitlines()
+    profile = {"PUTT_UPLOAD_TOKEN": "t0ken", "PUTT_UPLOAD_API_PROFILE": "upload-session"}
+    result = run_cli("check-config", env=cli_env | {"PUTT_UPLOAD_URL": "https://api.example.com"} | profile)
+    assert "  PUTT_UPLOAD_PLAYER_ID: required by PUTT_UPLOAD_API_PROFILE=upload-session" in result.stderr
+    assert "t0ken" not in result.stdout + result.stderr
+
+
+def test_a_token_is_never_printed(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    env_file = tmp_path / "putt.env"
+    env_file.write_text("PUTT_UPLOAD_URL=https://api.example.com\nPUTT_UPLOAD_TOKEN=eyJ.secret-token.sig\n")
+    result = run_cli("check-config", "--env-file", str(env_file), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "secret-token" not in result.stdout + result.stderr
+    assert "PUTT_UPLOAD_TOKEN=**********" in result.stdout
 
 
 def test_credentials_in_a_camera_url_are_never_printed(tmp_path: Path, cli_env: dict[str, str]) -> None:

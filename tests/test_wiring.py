@@ -39,7 +39,27 @@ OTHER_VALUES = {
     "PUTT_SESSION_MAX_DURATION": "3600",
     "PUTT_STATE_DIR": "/srv/putt",
     "PUTT_STATE_STATUS_INTERVAL": "5",
+    "PUTT_SPOOL_DIR": "/srv/spool",
+    "PUTT_SPOOL_MAX_BYTES": "2000000",
+    "PUTT_SPOOL_KEEP_SENT": "5",
+    "PUTT_UPLOAD_URL": "https://api.example.com",
+    "PUTT_UPLOAD_API_PROFILE": "upload-session",
+    "PUTT_UPLOAD_TOKEN": "other-token",
+    "PUTT_UPLOAD_PLAYER_ID": "42",
+    "PUTT_UPLOAD_PLAYER_NAME": "Pat",
+    "PUTT_UPLOAD_PLAYER_EMAIL": "pat@example.com",
+    "PUTT_UPLOAD_CONNECT_TIMEOUT": "9",
+    "PUTT_UPLOAD_READ_TIMEOUT": "19",
+    "PUTT_UPLOAD_RETRY_MAX_DELAY": "60",
+    "PUTT_UPLOAD_SEND_CSV": "false",
+    "PUTT_UPLOAD_CA_BUNDLE": "/etc/hostname",
     "PUTT_LOG_LEVEL": "DEBUG",
+}
+# The upload group is checked with a working upload in place, so each of its fields can change alone.
+UPLOAD_BASE = {
+    "PUTT_UPLOAD_URL": "https://api.example.net",
+    "PUTT_UPLOAD_TOKEN": "token",
+    "PUTT_UPLOAD_PLAYER_ID": "7",
 }
 # Settings whose change must leave the GATE config alone once the gate is off are checked with it on.
 NEEDS_GATE_ON = {"PUTT_GATE_THRESHOLD", "PUTT_GATE_MIN_PIXELS", "PUTT_GATE_MAX_SKIP"}
@@ -52,6 +72,9 @@ def test_every_setting_has_another_value_here() -> None:
 @pytest.mark.parametrize("name", sorted(OTHER_VALUES))
 def test_every_setting_reaches_a_stage(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PUTT_STATE_DIR", str(tmp_path))
+    if name.startswith("PUTT_UPLOAD_"):
+        for key, value in UPLOAD_BASE.items():
+            monkeypatch.setenv(key, value)
     base = stage_configs(Settings())
     monkeypatch.setenv(name, OTHER_VALUES[name] if name != "PUTT_STATE_DIR" else str(tmp_path / "other"))
     changed = stage_configs(Settings())

@@ -40,7 +40,8 @@ def demo_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     """Entry point of `putt-daemon demo`."""
     settings = loaded.settings
     out = check_output_folder(args.out or settings.state.dir / "demo")
-    camera = settings.camera
+    # The simulated camera's own frame size and rate, whatever PUTT_CAMERA_* says about the real one.
+    camera = settings.camera.model_copy(update={"width": 640, "height": 480, "fps": 30.0})
     url = f"sim://?seed={args.seed}&putts={args.putts}&realtime={int(args.realtime)}"
     # The script the service's camera will play, for its calibration and the simulated outcomes.
     script = SimulatedCamera.from_url(url, camera.width, camera.height, camera.fps).script

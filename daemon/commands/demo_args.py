@@ -5,23 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def positive(text: str) -> int:
-    """A whole number of at least 1, for argparse."""
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from err
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+from daemon.commands.arguments import PUTTS, SEED, refuse_empty_values
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the demo command's options to PARSER."""
-    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    refuse_empty_values(parser)
+    parser.add_argument("--seed", type=SEED, default=1, help=f"simulation seed, {SEED} (default 1)")
     parser.add_argument(
-        "--putts", type=positive, default=8, metavar="N", help="putts to simulate, at least 1 (default 8)"
+        "--putts", type=PUTTS, default=8, metavar="N", help=f"putts to simulate, {PUTTS} (default 8)"
     )
     parser.add_argument(
         "--out",

@@ -27,13 +27,14 @@ import cv2
 import numpy as np
 
 from daemon.atomicfile import write_atomic, write_text_atomic
-from daemon.errors import ModelError
+from daemon.commands.arguments import check_output_folder
+from daemon.errors import InputDataError, ModelError, OutputError
 from daemon.models import Box, Frame, Image
 from daemon.vision.detector import NMS_IOU, BallDetector, DetectorConfig, file_sha256
 
 logger = logging.getLogger(__name__)
 
-EX_OK, EX_FAIL, EX_USAGE, EX_CONFIG = 0, 1, 2, 78
+EX_OK, EX_FAIL, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_CANTCREAT, EX_CONFIG = 0, 1, 2, 65, 66, 73, 78
 EXTRA_MODULES = ("ultralytics", "onnx", "onnxslim")
 INSTALL_HINT = "putt-daemon export: needs the 'export' extra: pip install 'putt-daemon[export]'"
 VERIFY_CONFIDENCE = 0.25  # Ultralytics' predict default: more boxes to compare than the daemon's threshold
@@ -173,17 +174,30 @@ def _export_onnx(model: Any, imgsz: int, *, end2end: bool) -> Path:
     return Path(out)
 
 
+def _load_checkpoint(yolo: Any, source: Path, weights: Path) -> Any:
+    """`YOLO(SOURCE)` of a copy of WEIGHTS; InputDataError naming WEIGHTS when it is not a checkpoint."""
+    chatter = logging.getLogger("ultralytics")
+    level = chatter.level
+    chatter.setLevel(logging.ERROR)  # its warnings about a bad file name the temporary copy
+    try:
+        model = yolo(str(source))
+        _has_one2one_head(model)  # a loaded object without a detection network fails here
+    except Exception as err:
+        # torch and Ultralytics raise TypeError, RuntimeError, AttributeError, UnpicklingError, ... for a file
+        # that is not a checkpoint, with messages naming the temporary copy: say it once, for the user's file.
+        raise InputDataError(f"{weights}: not Ultralytics weights (not a checkpoint torch can load)") from err
+    finally:
+        chatter.setLevel(level)
+    return model
+
+
 def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
     weights: Path = args.weights
-    if not weights.is_file():
-        print(f"putt-daemon export: {weights}: no such weights file", file=sys.stderr)
-        return EX_CONFIG
-    frames = load_frames(args.frames, VERIFY_FRAMES)
     with tempfile.TemporaryDirectory(prefix="putt-export-") as tmp:
         # Ultralytics writes the .onnx next to the weights; a copy keeps the user's folder untouched.
         source = Path(tmp) / weights.name
         shutil.copyfile(weights, source)
-        model = yolo(str(source))
+        model = _load_checkpoint(yolo, source, weights)
         if model.task != "detect":
             print(f"putt-daemon export: {weights}: a {model.task} model, not detection", file=sys.stderr)
             return EX_CONFIG
@@ -192,6 +206,8 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
         if args.layout == "end2end" and not has_one2one:
             print(f"putt-daemon export: {weights}: no one-to-one head to export end to end", file=sys.stderr)
             return EX_CONFIG
+        check_output_folder(args.out)
+        frames = load_frames(args.frames, VERIFY_FRAMES)
         end2end = has_one2one and args.layout != "raw"
         onnx_path = _export_onnx(model, args.imgsz, end2end=end2end)
         config = DetectorConfig(onnx_path, confidence=VERIFY_CONFIDENCE, ball_class=_ball_class(names))
@@ -241,6 +257,14 @@ def export_command(args: argparse.Namespace) -> int:
     if any(importlib.util.find_spec(name) is None for name in EXTRA_MODULES):
         print(INSTALL_HINT, file=sys.stderr)
         return EX_USAGE
+    if not args.weights.is_file():  # before the seconds Ultralytics takes to import
+        print(f"putt-daemon export: {args.weights}: no such weights file", file=sys.stderr)
+        return EX_NOINPUT
+    if args.weights.suffix.lower() != ".pt":
+        # Ultralytics would take any other suffix for an exported model and fail much later, or not at all.
+        print(f"putt-daemon export: {args.weights}: not Ultralytics weights (export takes a .pt checkpoint)",
+              file=sys.stderr)  # fmt: skip
+        return EX_DATAERR
     os.environ["YOLO_OFFLINE"] = "1"  # before ultralytics reads its settings: never reach for the network
     import ultralytics  # noqa: PLC0415  # the optional 'export' extra
     from ultralytics import YOLO  # noqa: PLC0415
@@ -250,3 +274,6 @@ def export_command(args: argparse.Namespace) -> int:
     except ModelError as err:
         print(f"putt-daemon export: {err}", file=sys.stderr)
         return EX_FAIL
+    except (InputDataError, OutputError) as err:
+        print(f"putt-daemon export: {err}", file=sys.stderr)
+        return EX_DATAERR if isinstance(err, InputDataError) else EX_CANTCREAT

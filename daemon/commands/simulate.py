@@ -1,11 +1,17 @@
-"""`putt-daemon simulate`: a clip with its truth and calibration, or a detector training dataset."""
+"""`putt-daemon simulate`: a clip with its truth and calibration, or a detector training dataset.
+
+The output folder is checked before the first frame is rendered, and a written clip ends with the exact
+`putt-daemon process` command for it, its own calibration included: a simulated rig is not the default one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 from collections import Counter
 
+from daemon.commands.arguments import check_output_folder
 from daemon.sim.clip import ClipSpec, write_clip
 from daemon.sim.dataset import write_dataset
 
@@ -14,12 +20,14 @@ def simulate_command(args: argparse.Namespace) -> int:
     """Entry point of `putt-daemon simulate`."""
     started = time.monotonic()
     if args.dataset is not None:
+        check_output_folder(args.dataset)
         written = write_dataset(
             args.dataset, args.images, args.seed, crop_share=args.crop_share, from_clips=args.from_clips
         )
         balls = sum(len(d.balls) for d in written)
         print(f"{len(written)} images, {balls} balls -> {args.dataset} ({time.monotonic() - started:.1f} s)")
         return 0
+    check_output_folder(args.out)
     spec = ClipSpec(args.seed, args.sessions, args.putts, args.width, args.height, args.fps,
                     default_rig=args.default_rig)  # fmt: skip
     truth = write_clip(spec, args.out)
@@ -30,4 +38,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         f"-> {args.out} "
         f"({time.monotonic() - started:.1f} s)"
     )
+    command = ["putt-daemon", "process", str(args.out / "clip.mp4"),
+               "--calibration", str(args.out / "calibration.json")]  # fmt: skip
+    print(f"to process it: {shlex.join(command)}")
     return 0

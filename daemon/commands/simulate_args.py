@@ -5,19 +5,46 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from daemon.commands.arguments import (
+    FPS,
+    HEIGHT,
+    IMAGES,
+    PUTTS,
+    SEED,
+    SESSIONS,
+    SHARE,
+    WIDTH,
+    refuse_empty_values,
+)
+
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulate command's options to PARSER."""
+    refuse_empty_values(parser)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="write clip.mp4, truth.json and calibration.json here")
     target.add_argument("--dataset", type=Path, help="write a YOLO detection dataset here")
-    parser.add_argument("--sessions", type=int, default=1, help="sessions in the clip (default 1)")
-    parser.add_argument("--putts", type=int, default=10, help="putts per session (default 10)")
-    parser.add_argument("--images", type=int, default=400, help="dataset images (default 400)")
-    parser.add_argument("--seed", type=int, default=0, help="scene and script seed (default 0)")
-    parser.add_argument("--width", type=int, default=640, help="frame width (default 640)")
-    parser.add_argument("--height", type=int, default=480, help="frame height (default 480)")
-    parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    parser.add_argument(
+        "--sessions",
+        type=SESSIONS,
+        default=1,
+        metavar="N",
+        help=f"sessions in a clip, {SESSIONS} (default 1)",
+    )
+    parser.add_argument(
+        "--putts", type=PUTTS, default=10, metavar="N", help=f"putts per session, {PUTTS} (default 10)"
+    )
+    parser.add_argument(
+        "--images", type=IMAGES, default=400, metavar="N", help=f"dataset images, {IMAGES} (default 400)"
+    )
+    parser.add_argument("--seed", type=SEED, default=0, help=f"scene and script seed, {SEED} (default 0)")
+    parser.add_argument(
+        "--width", type=WIDTH, default=640, metavar="PX", help=f"frame width, {WIDTH} (default 640)"
+    )
+    parser.add_argument(
+        "--height", type=HEIGHT, default=480, metavar="PX", help=f"frame height, {HEIGHT} (default 480)"
+    )
+    parser.add_argument("--fps", type=FPS, default=30.0, help=f"frames per second, {FPS} (default 30)")
     parser.add_argument(
         "--default-rig",
         action="store_true",
@@ -25,9 +52,10 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--crop-share",
-        type=float,
+        type=SHARE,
         default=0.0,
-        help="share of dataset images cut to the rig as the detector sees it",
+        metavar="SHARE",
+        help=f"share of dataset images cut to the rig as the detector sees it, {SHARE} (default 0)",
     )
     parser.add_argument(
         "--from-clips",

@@ -83,6 +83,11 @@ class SessionKeeper:
         """The open session's putts so far."""
         return tuple(self._active.putts) if self._active else ()
 
+    @property
+    def active_count(self) -> int:
+        """How many putts the open session has (0 when none is open)."""
+        return len(self._active.putts) if self._active else 0
+
     def reconfigure(self, config: SessionConfig) -> None:
         """New timeouts; they apply to the open session too, from its next putt or tick."""
         self._config = config

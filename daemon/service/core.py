@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from daemon import __version__
 from daemon.configuration import effective_lines
@@ -23,6 +24,7 @@ from daemon.delivery.reports import ReportContext, ReportFolder, build_report
 from daemon.delivery.sessions import SessionKeeper
 from daemon.errors import ConfigError, PuttDaemonError
 from daemon.models import EndReason, Frame, PuttEvent, ServiceState, ServiceStatus, Session, SessionProgress
+from daemon.service.delivery import Delivery
 from daemon.service.plan import ServicePlan, ServiceResult
 from daemon.service.wiring import camera_openers, changed_stages, replay_source, stage_configs
 from daemon.settings import Settings
@@ -66,9 +68,17 @@ class Service:
         self._reload_requested = False
         self._calibration = self._load_calibration()
         BallDetector.open(self._configs.detector).close()  # a bad model stops the start, not the first frame
+        self._model_sha = ""
+        self._config_hash = ""
+        self._identify()
         reports_dir = plan.reports_dir or self._configs.state_dir / "reports"
         self._report_folder = ReportFolder(reports_dir)
-        self._session_sinks: list[SessionSink] = [self._report_folder, *plan.session_sinks]
+        self._delivery: Delivery | None = None
+        first: SessionSink = self._report_folder
+        if plan.deliver:
+            self._delivery = Delivery(self._configs.spool, self._configs.upload)
+            first = self._delivery.spool
+        self._session_sinks: list[SessionSink] = [first, *plan.session_sinks]
         self._event_sinks: list[EventSink] = list(plan.event_sinks)
         self._keeper = SessionKeeper(self._configs.sessions)
         self._feed: FrameFeed = self._make_feed()
@@ -129,8 +139,9 @@ class Service:
 
     def _context(self) -> ReportContext:
         return ReportContext(
-            player_name=self._configs.device_name, player_email="", software_version=__version__,
-            model_version=file_sha256(self._configs.detector.path)[:12],
+            player_name=self._configs.player_name, player_email=self._configs.player_email,
+            software_version=__version__,
+            model_version=self._model_sha[:12],
             calibration_version=file_sha256(self._calibration_path())[:12],
         )  # fmt: skip
 
@@ -152,6 +163,8 @@ class Service:
         )
 
     def _start(self) -> None:
+        if self._delivery is not None:
+            self._delivery.open()
         for session in self._keeper.recover(self._clock.wall()):
             self._finished(session)
         self._feed.start()
@@ -265,6 +278,8 @@ class Service:
             return
         self._problems.pop("report", None)
         self._keeper.discard_journal(session)
+        if self._delivery is not None:
+            self._delivery.queued()
         self._sessions.append(session)
         logger.info(
             "session %s handed over: %d putts, %d makes, ended by %s",
@@ -314,7 +329,12 @@ class Service:
         logger.info("reload: applying changes to %s (%s)", ", ".join(changed), what)
         old, self._configs, self._settings = self._configs, new, settings
         self._calibration = calibration
+        self._identify()
         logging.getLogger().setLevel(new.log_level)
+        if self._delivery is not None:
+            self._delivery.reconfigure(new.upload)
+        if new.spool != old.spool:
+            logger.warning("reload: PUTT_SPOOL_* changes take effect at the next start")
         if new.state_dir != old.state_dir:
             logger.warning("reload: PUTT_STATE_DIR takes effect at the next start")
         self._keeper.reconfigure(replace(new.sessions, journal_dir=old.sessions.journal_dir))
@@ -355,16 +375,28 @@ class Service:
             putts=len(self._putts),
             sessions=len(self._sessions),
             model=self._configs.detector.path.name,
-            model_sha256=file_sha256(self._configs.detector.path)[:12],
+            model_sha256=self._model_sha[:12],
             calibration=self._calibration_path().name,
-            config_hash=self._config_hash(),
+            config_hash=self._config_hash,
             version=__version__,
+            device=self._configs.device_name,
             pid=os.getpid(),
             started_at=self._started_wall,
             updated_at=self._clock.wall(),
             uptime=round(mono - self._started_mono, 1),
             problems=tuple(problems.values()),
+            **self._delivery_fields(),
         )
+
+    def _delivery_fields(self) -> dict[str, Any]:
+        if self._delivery is None:
+            return {}
+        state = self._delivery.state()
+        return {
+            "spool_pending": state.pending, "spool_dead": state.dead, "spool_bytes": state.bytes,
+            "upload": state.upload, "last_upload_at": state.last_upload_at,
+            "last_upload_result": state.last_upload_result,
+        }  # fmt: skip
 
     def _status_now(self, problems: dict[str, str], progress: SessionProgress | None) -> ServiceStatus:
         if self._status in ("starting", "stopping"):
@@ -380,19 +412,25 @@ class Service:
     def _publish_state(self, mono: float, *, force: bool = False) -> None:
         if not self._event_sinks:
             return
-        state = self._state(mono)
-        # Published on a change of what an operator looks at, and every status interval for the meters.
-        key = (state.status, state.camera, state.session, state.putts, state.sessions, state.problems)
+        # Published on a change of what an operator looks at, and every status interval for the meters. The
+        # key is cheap on purpose: it is looked at on every turn of the loop.
+        key = (
+            self._status, self._feed.camera, self._keeper.active_session_id, self._keeper.active_count,
+            len(self._putts), len(self._sessions), tuple(self._problems.values()),
+        )  # fmt: skip
         if not force and key == self._last_state and mono < self._next_state:
             return
         self._last_state = key
         self._next_state = mono + self._configs.status_interval
+        state = self._state(mono)
         for sink in self._event_sinks:
             sink.state(state)
 
-    def _config_hash(self) -> str:
+    def _identify(self) -> None:
+        """Hash the model and the effective configuration once, at start and on each reload."""
+        self._model_sha = file_sha256(self._configs.detector.path)
         text = repr(self._configs) + repr(sorted(self._calibration.polygons.items()))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        self._config_hash = hashlib.sha256(text.encode()).hexdigest()[:12]
 
     # --- stopping
 
@@ -415,7 +453,9 @@ class Service:
         self._publish_state(self._clock.monotonic(), force=True)
         for event_sink in reversed(self._event_sinks):
             event_sink.close()
-        for session_sink in reversed(self._session_sinks):
+        if self._delivery is not None:
+            self._delivery.close()  # the uploader stops before the spool it reads is released
+        for session_sink in reversed(self._session_sinks[1:] if self._delivery else self._session_sinks):
             session_sink.close()
         logger.info("service stopped (%s)", reason)
 

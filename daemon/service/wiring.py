@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from daemon.delivery.sessions import SessionConfig
+from daemon.delivery.spool import SpoolConfig
+from daemon.delivery.uploader import UploadConfig
 from daemon.settings import Settings
 from daemon.vision.camera import (
     CameraConfig,
@@ -39,9 +41,13 @@ class StageConfigs:
     sessions: SessionConfig
     calibration_file: Path
     device_name: str
+    player_name: str  # the report's player fields come from the upload settings, not the device
+    player_email: str
     state_dir: Path
     status_interval: float
     log_level: str
+    spool: SpoolConfig
+    upload: UploadConfig | None  # None: no upload URL, sessions wait in the spool
 
 
 def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageConfigs:
@@ -74,10 +80,29 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
         ),
         calibration_file=settings.calibration.file,
         device_name=settings.device.name,
+        player_name=settings.upload.player_name,
+        player_email=settings.upload.player_email,
         state_dir=state,
         status_interval=settings.state.status_interval,
         log_level=settings.log.level,
+        spool=SpoolConfig(
+            settings.spool.dir or state / "spool", settings.spool.max_bytes, settings.spool.keep_sent
+        ),
+        upload=upload_config(settings),
     )
+
+
+def upload_config(settings: Settings) -> UploadConfig | None:
+    """The uploader's slice; the report's player fields come from here, not from the device name."""
+    upload = settings.upload
+    if upload.url is None:
+        return None
+    return UploadConfig(
+        url=str(upload.url).rstrip("/"), profile=upload.api_profile, token=upload.token,
+        player_id=upload.player_id, player_name=upload.player_name, player_email=upload.player_email,
+        connect_timeout=upload.connect_timeout, read_timeout=upload.read_timeout,
+        retry_max_delay=upload.retry_max_delay, send_csv=upload.send_csv, ca_bundle=upload.ca_bundle,
+    )  # fmt: skip
 
 
 def changed_stages(old: StageConfigs, new: StageConfigs) -> list[str]:

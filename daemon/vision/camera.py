@@ -21,8 +21,8 @@ from typing import Literal, Protocol
 
 import cv2
 
-from daemon.errors import CameraError
-from daemon.models import Frame
+from daemon.errors import CameraError, InputDataError
+from daemon.models import Frame, Image
 from daemon.redact import mask_url
 
 logger = logging.getLogger(__name__)
@@ -91,26 +91,67 @@ def _log_delivered(name: str, capture: cv2.VideoCapture, asked: str) -> None:
 
 
 class VideoFileSource:
-    """Frames of a video file, timestamped by their position in the file."""
+    """Frames of a video file, timestamped by their position in the file.
+
+    A damaged stretch does not end the file: a failed read before `frame_count` grabs forward, at most as
+    many times as frames are left, until a frame decodes again. From the first damage on, a frame's index
+    comes from its timestamp in the file, so the frames after a gap keep their true times. `decoded` counts
+    the frames delivered and `gaps` lists the index ranges (first, last) that never came, the end included.
+    """
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise CameraError(f"video file not found: {path}")
         self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
-            raise CameraError(f"cannot open video file: {path}")
+            # A truncated mp4 whose index (moov) was to come at the end cannot be opened at all.
+            raise InputDataError(f"video file is not a readable video (damaged or cut short?): {path}")
         fps = float(self._capture.get(cv2.CAP_PROP_FPS))
         self.fps = fps if fps > 0 else 30.0
-        self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._index = 0
+        self.frame_count = max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+        self.size = (
+            int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
+        self.decoded = 0
+        self.gaps: list[tuple[int, int]] = []
+        self._index = 0  # the index the next frame has if nothing is missing
+        self._damaged = False
+        self._ended = False
 
     def read(self) -> Frame | None:
+        if self._ended:
+            return None
         ok, image = self._capture.read()
         if not ok:
+            ok, image = self._read_past_damage()
+        if not ok:
+            self._end()
             return None
-        frame = Frame(self._index, self._index / self.fps, image)
-        self._index += 1
-        return frame
+        index = self._index
+        if self._damaged:
+            # The container's timestamp of the frame just decoded; never backwards, never a repeated index.
+            index = max(index, round(self._capture.get(cv2.CAP_PROP_POS_MSEC) * self.fps / 1000))
+        if index > self._index:
+            self.gaps.append((self._index, index - 1))
+        self._index = index + 1
+        self.decoded += 1
+        return Frame(index, index / self.fps, image)
+
+    def _read_past_damage(self) -> tuple[bool, Image | None]:
+        # Each failed grab consumes at least one packet, so the frames left bound the attempts.
+        for _ in range(self.frame_count - self._index):
+            self._damaged = True
+            if self._capture.grab():
+                ok, image = self._capture.retrieve()
+                if ok:
+                    return True, image
+        return False, None
+
+    def _end(self) -> None:
+        self._ended = True
+        if self._index < self.frame_count:
+            self.gaps.append((self._index, self.frame_count - 1))
 
     def close(self) -> None:
         self._capture.release()

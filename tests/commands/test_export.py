@@ -126,7 +126,7 @@ def test_a_disagreeing_model_is_reported(weights: Path, tmp_path: Path) -> None:
 
 
 def test_missing_weights_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert export_command(export_args(tmp_path / "nope.pt", tmp_path)) == 78
+    assert export_command(export_args(tmp_path / "nope.pt", tmp_path)) == 66
     assert (
         capsys.readouterr().err.strip() == f"putt-daemon export: {tmp_path / 'nope.pt'}: no such weights file"
     )

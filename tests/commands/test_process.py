@@ -62,14 +62,14 @@ def test_process_finds_every_putt_and_writes_the_report(
 
 def test_missing_and_corrupt_videos_are_clear_errors(tmp_path: Path, cli_env: dict[str, str]) -> None:
     result = process(str(tmp_path / "absent.mp4"), env=cli_env)
-    assert result.returncode == 1
+    assert result.returncode == 66
     assert "video file not found" in result.stderr
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(np.random.default_rng(0).bytes(10_000))
     result = process(str(garbage), env=cli_env)
-    assert result.returncode == 1
+    assert result.returncode == 65
     assert "Traceback" not in result.stderr
-    assert "cannot open video file" in result.stderr
+    assert "video file is not a readable video" in result.stderr
 
 
 def test_bad_calibration_and_bad_model_stop_with_78(

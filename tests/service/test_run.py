@@ -63,7 +63,7 @@ def test_ready_status_watchdog_then_sigterm_mid_session_leaves_a_complete_report
     assert run.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 10
     run.wait_datagram(lambda d: "STOPPING=1" in d, timeout=2)
-    (report,) = (state / "reports").glob("*.json")
+    (report,) = (state / "spool" / "pending").glob("*.json")
     data = json.loads(report.read_text())
     assert data["end_reason"] == "shutdown"
     assert data["total_putts"] >= 1

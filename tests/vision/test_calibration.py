@@ -123,7 +123,7 @@ def test_calibrate_check_prints_regions_and_draws_them(tmp_path: Path, cli_env: 
     calibration.write_text(json.dumps(raw))
     result = subprocess.run(
         [sys.executable, "-m", "daemon", "calibrate", "--check", str(calibration), "--image", str(still),
-         "--out", str(out)],
+         "--draw", str(out)],
         capture_output=True, text=True, env=cli_env, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,688 @@
+"""Uploader stage: carries queued session reports to the web API, whatever the network or the server does.
+
+Contract: the uploader reads the queue through `UploadQueue` (the spool) and makes one POST per attempt with
+its own `requests.Session`, explicit (connect, read) timeouts and TLS always verified (`ca_bundle` is passed
+as `verify`). Every request of a session carries the same body and `Idempotency-Key: <session_id>`.
+Outcomes (the shared README, "Upload API"):
+
+- 2xx with a JSON object whose `success` is not false: `mark_sent` with the server's session id.
+- 400, 404, 405, 413, 422, an unusable report, or `max_server_errors` identical server errors (500, other
+  unexpected answers, 2xx with `success: false`) in a row: `mark_dead` with the reason; the queue goes on.
+- 401, 403: the settings are wrong, not the session: the whole queue pauses (status `auth_failed`) until
+  `reconfigure()` or `retry_max_delay`; nothing is dead-lettered.
+- The link fails (no answer, timeout, TLS, a cut response, 502/503/504, a redirect, a 2xx that is not the
+  API's JSON) or the server asks to wait (429, 503 with `Retry-After`): the whole queue waits, the oldest
+  session probes first, so order is kept; logged once when the link goes down and once when it is back.
+- Any other failure waits for that session's own backoff. Its first failure holds the queue for that wait
+  (a server blip keeps sessions in order); from its second in a row the younger sessions go past it.
+
+Waits are tenacity's full-jitter exponential backoff capped at `retry_max_delay`; `Retry-After` (seconds or
+an HTTP date) is honoured up to the same cap. Schedules live in memory: after a restart every session is
+tried at once. The token never reaches a log line, an outcome, the queue or the status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import requests
+from pydantic import SecretStr
+from tenacity import RetryCallState, Retrying, wait_random_exponential
+
+from daemon import __version__
+from daemon.errors import SpoolError, UploadError
+from daemon.redact import mask_url
+
+logger = logging.getLogger(__name__)
+
+Profile = Literal["sessions-upload", "upload-session"]
+ENDPOINTS: dict[Profile, str] = {
+    "sessions-upload": "/api/sessions/upload",
+    "upload-session": "/api/upload-session",
+}
+BACKOFF_MULTIPLIER = 1.0  # seconds: the first retry comes within 1 s, the n-th within 2**(n-1) s
+BUSY_RECHECK = 5.0  # seconds before looking again at a session another process is uploading
+MESSAGE_CHARS = 300
+_COUNTS = ("total_putts", "total_makes", "total_misses", "best_streak", "most_makes_in_60_seconds")
+_MEASURES = ("make_percentage", "session_duration_seconds", "putts_per_minute", "makes_per_minute")
+_REQUIRED = ("total_putts", "total_makes", "session_duration_seconds")  # the API's 400 otherwise
+VerdictKind = Literal["ok", "dead", "auth", "link", "busy", "session", "counted"]
+# Answers other than 2xx, 3xx and 429: anything not listed is "counted" (500 and the unexpected).
+_STATUS_KINDS: dict[int, VerdictKind] = {
+    **dict.fromkeys((400, 404, 405, 413, 422), "dead"),
+    **dict.fromkeys((401, 403), "auth"),
+    **dict.fromkeys((502, 503, 504), "link"),
+    **dict.fromkeys((408, 425), "session"),  # the server timed out or wants a replay: not the session's fault
+}
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadConfig:
+    """Where and how to upload; built by the service from `UploadSettings`."""
+
+    url: str  # base URL; empty disables uploading
+    profile: Profile = "sessions-upload"
+    token: SecretStr  # never logged, never in an error, the queue or the status
+    player_id: str = ""
+    player_name: str = ""
+    player_email: str = ""
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retry_max_delay: float = 300.0
+    send_csv: bool = True
+    ca_bundle: Path | None = None  # passed as `verify`: TLS verification is never turned off
+    max_server_errors: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """What the status outlets show about uploading."""
+
+    state: Literal["idle", "uploading", "waiting", "auth_failed", "disabled"]
+    last_time: float | None
+    last_result: str
+    pending: int
+    next_attempt: float | None
+
+
+class QueuedReport(Protocol):
+    """The parts of a spool entry the uploader reads."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def json_path(self) -> Path: ...
+    @property
+    def csv_path(self) -> Path | None: ...
+
+
+class UploadQueue(Protocol):
+    """The durable queue as the uploader uses it (the spool, which logs each entry it sends or kills)."""
+
+    def pending(self) -> Sequence[QueuedReport]: ...
+    def record_failure(self, session_id: str, error: str) -> None: ...
+    def mark_sent(self, session_id: str, server_id: str) -> None: ...
+    def mark_dead(self, session_id: str, reason: str) -> None: ...
+    def entry_lock(self, session_id: str) -> AbstractContextManager[bool]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The server stored the session under `server_id`."""
+
+    server_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Not delivered yet; the session is tried again in `after_seconds`."""
+
+    after_seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """Retrying cannot help; the session was dead-lettered."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed:
+    """The server refused the credentials; the whole queue pauses."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Not attempted: another process holds the entry, or it is no longer pending."""
+
+    reason: str
+
+
+UploadOutcome = Delivered | Retry | Dead | AuthFailed | Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class DrainSummary:
+    """What a foreground `drain` did with the sessions pending when it started."""
+
+    delivered: int
+    dead: int
+    skipped: int
+    remaining: int
+    auth_failure: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """How one answer (or its absence) is judged before the schedule turns it into an outcome."""
+
+    kind: VerdictKind
+    reason: str = ""
+    server_id: str = ""
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class _Schedule:
+    failures: int = 0
+    next_at: float = 0.0
+    last_error: str = ""
+    repeats: int = 0  # identical counted errors in a row
+
+
+@dataclass(slots=True)
+class _State:
+    schedules: dict[str, _Schedule] = field(default_factory=dict)
+    hold_until: float = 0.0  # nothing is tried before this: link down, Retry-After, a first failure
+    queue_failures: int = 0
+    down_since: float | None = None
+    auth_until: float | None = None
+    unrecorded: dict[str, str] = field(default_factory=dict)  # delivered, but mark_sent failed
+    in_flight: bool = False
+    last_time: float | None = None
+    last_result: str = ""
+    pending: int = 0
+    next_attempt: float | None = None
+
+
+def backoff(attempt: int, cap: float) -> float:
+    """Full-jitter exponential wait before retry number ATTEMPT (1-based), at most CAP seconds."""
+    state = RetryCallState(Retrying(), None, (), {})
+    state.attempt_number = max(attempt, 1)
+    return float(wait_random_exponential(multiplier=BACKOFF_MULTIPLIER, max=cap)(state))
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (delta seconds or an HTTP date), None if unusable."""
+    if not value or not value.strip():
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def _number(name: str, value: object, *, whole: bool) -> int | float:
+    number = float(value.strip()) if isinstance(value, str) and value.strip() else value
+    if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+        raise ValueError(f"report field {name} is not a number (got {value!r})")
+    if whole:
+        if not float(number).is_integer():
+            raise ValueError(f"report field {name} is not a whole number (got {value!r})")
+        return int(number)
+    return number
+
+
+def session_object(report: object, config: UploadConfig) -> dict[str, Any]:
+    """The report as the API reads it: flat numbers as JSON numbers, the configured player's name."""
+    if not isinstance(report, Mapping):
+        raise TypeError("the JSON report is not an object")
+    data = dict(report)
+    for name in _REQUIRED:
+        if name not in data:
+            raise ValueError(f"report has no {name}")
+    for name in (*_COUNTS, *_MEASURES, "fastest_21_makes_seconds"):
+        if name in data and not (name == "fastest_21_makes_seconds" and data[name] is None):
+            data[name] = _number(name, data[name], whole=name in _COUNTS)
+    info = data.get("session_info")
+    info = dict(info) if isinstance(info, Mapping) else {}
+    for key, configured in (("player_name", config.player_name), ("player_email", config.player_email)):
+        value = configured or data.get(key) or info.get(key)
+        if value:
+            data[key] = info[key] = value
+    if info:
+        data["session_info"] = info
+    return data
+
+
+def request_body(config: UploadConfig, session_id: str, report: object, csv: str | None) -> bytes:
+    """The JSON body for CONFIG's profile; the same inputs always give the same bytes."""
+    session = session_object(report, config)
+    body: dict[str, Any]
+    if config.profile == "sessions-upload":
+        body = session
+    else:
+        body = {"player_id": config.player_id, "session_id": session_id, "session_data": session}
+    if csv is not None:
+        body["csv_data"] = csv
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _config_problem(config: UploadConfig) -> str | None:
+    if not config.url:
+        return "no upload url is set"
+    if config.profile == "upload-session" and not config.player_id:
+        return "profile upload-session needs a player id"
+    return None
+
+
+class Uploader:
+    """Delivers the queue's sessions to the web API, on a worker thread or in the foreground."""
+
+    def __init__(
+        self,
+        config: UploadConfig,
+        queue: UploadQueue,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._config = config
+        self._queue = queue
+        self._owns_session = session is None
+        self._http = session if session is not None else requests.Session()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()  # guards _state and _config
+        self._attempt_lock = threading.Lock()  # one request at a time: drain and the worker share the session
+        self._state = _State()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public API ------------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> UploadStatus:
+        """The current state for the status outlets."""
+        with self._lock:
+            state = self._state
+            if _config_problem(self._config):
+                name: Literal["idle", "uploading", "waiting", "auth_failed", "disabled"] = "disabled"
+            elif state.auth_until is not None:
+                name = "auth_failed"
+            elif state.in_flight:
+                name = "uploading"
+            else:
+                name = "waiting" if state.pending else "idle"
+            next_attempt = state.next_attempt if state.pending else None
+            return UploadStatus(name, state.last_time, state.last_result, state.pending, next_attempt)
+
+    def start(self) -> None:
+        """Start the background worker thread."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker; a request in flight is abandoned after TIMEOUT (the session stays queued)."""
+        thread, self._thread = self._thread, None
+        self._stopping.set()
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("uploader still waiting for the API after %.1f s; leaving it", timeout)
+                return
+        if self._owns_session:
+            self._http.close()
+
+    def wake(self) -> None:
+        """A session was queued: look at the queue now."""
+        self._wake.set()
+
+    def reconfigure(self, config: UploadConfig) -> None:
+        """Use CONFIG from now on; every wait, an auth pause included, ends at once."""
+        with self._lock:
+            self._config = config
+            resumed = self._state.auth_until is not None
+            self._state = _State(unrecorded=self._state.unrecorded, pending=self._state.pending)
+        if resumed:
+            logger.info("upload settings changed; uploads resume")
+        self._wake.set()
+
+    def drain(self, *, deadline: float | None = None) -> DrainSummary:
+        """Deliver what is pending now, sleeping through waits, until done, DEADLINE or an auth failure."""
+        problem = _config_problem(self._config)
+        if problem:
+            raise UploadError(f"cannot upload: {problem}")
+        targets = {entry.session_id for entry in self._queue.pending()}
+        counts = {"delivered": 0, "dead": 0, "skipped": 0}
+        auth_failure: str | None = None
+        while True:
+            entries = [entry for entry in self._queue.pending() if entry.session_id in targets]
+            now = self._clock()
+            entry, due_at = self._pick(entries, now)
+            if entry is None:
+                if due_at is None or (deadline is not None and due_at > deadline):
+                    break
+                self._sleep(max(due_at - now, 0.0))
+                continue
+            if deadline is not None and now >= deadline:
+                break
+            outcome = self.upload_one(entry)
+            if isinstance(outcome, AuthFailed):
+                auth_failure = outcome.reason
+                break
+            if isinstance(outcome, Delivered | Dead | Skipped):
+                counts[_DRAIN_COUNTS[type(outcome)]] += 1
+                targets.discard(entry.session_id)
+        remaining = sum(1 for entry in self._queue.pending() if entry.session_id in targets)
+        return DrainSummary(**counts, remaining=remaining, auth_failure=auth_failure)
+
+    def upload_one(self, entry: QueuedReport) -> UploadOutcome:
+        """One attempt for ENTRY now, whatever its schedule; the queue and the schedule record the outcome."""
+        session_id = entry.session_id
+        with self._attempt_lock, self._queue.entry_lock(session_id) as mine:
+            if not mine:
+                return self._settle(session_id, Skipped("another process is uploading it"))
+            # Re-read under the lock: another process may have delivered it since ENTRY was listed.
+            current = next((e for e in self._queue.pending() if e.session_id == session_id), None)
+            with self._lock:
+                config = self._config
+                server_id = self._state.unrecorded.get(session_id)
+            if server_id is not None:  # delivered earlier; only the spool's record of it is missing
+                return self._settle(session_id, _Verdict("ok", server_id=server_id))
+            body = self._prepare(config, current) if current is not None else Skipped("no longer pending")
+            if not isinstance(body, bytes):
+                return self._settle(session_id, body)
+            with self._in_flight():
+                verdict = self._post(config, session_id, body)
+            return self._settle(session_id, verdict)
+
+    # -- one request -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _prepare(config: UploadConfig, entry: QueuedReport) -> bytes | _Verdict | Skipped:
+        """The request body for ENTRY, or why there is none."""
+        try:
+            report = json.loads(entry.json_path.read_bytes())
+            csv = None
+            if config.send_csv and entry.csv_path is not None:
+                try:
+                    csv = entry.csv_path.read_bytes().decode("utf-8")
+                except FileNotFoundError:
+                    logger.warning("session %s: CSV report missing, sending the JSON alone", entry.session_id)
+            return request_body(config, entry.session_id, report, csv)
+        except FileNotFoundError:
+            return Skipped("its report is gone")
+        except (ValueError, TypeError) as err:  # bad JSON, bad UTF-8, a field that is not a number
+            return _Verdict("dead", f"unusable report: {err}")
+        except OSError as err:
+            return _Verdict("session", f"cannot read its report: {err}")
+
+    def _post(self, config: UploadConfig, session_id: str, body: bytes) -> _Verdict:
+        headers = {
+            "Authorization": f"Bearer {config.token.get_secret_value()}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Idempotency-Key": session_id,
+            "User-Agent": f"putt-daemon/{__version__}",
+        }
+        url = config.url.rstrip("/") + ENDPOINTS[config.profile]
+        try:
+            response = self._http.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=(config.connect_timeout, config.read_timeout),
+                verify=str(config.ca_bundle) if config.ca_bundle is not None else True,
+                allow_redirects=False,  # a redirected POST becomes a GET and loses its body
+            )
+        except requests.Timeout as err:
+            return _Verdict("link", self._clean(f"timed out: {err}", config))
+        except requests.RequestException as err:
+            return _Verdict("link", self._clean(f"{type(err).__name__}: {err}", config))
+        return self._judge(response, config)
+
+    def _judge(self, response: requests.Response, config: UploadConfig) -> _Verdict:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        message = payload.get("message") or payload.get("error") if isinstance(payload, dict) else None
+        text = " ".join((message if isinstance(message, str) else response.text).split())
+        what = self._clean(f"HTTP {status}: {text}" if text else f"HTTP {status}", config)
+        if 200 <= status < 300:
+            if not isinstance(payload, dict):
+                return _Verdict("link", f"HTTP {status} without the API's JSON (a proxy or captive portal?)")
+            if payload.get("success") is False:
+                return _Verdict("counted", f"{what} (success: false)")
+            server_id = payload.get("session_id")
+            return _Verdict("ok", server_id="" if server_id is None else str(server_id))
+        if status in (429, 503):
+            wait = retry_after(response.headers.get("Retry-After"), self._clock())
+            if wait is not None or status == 429:
+                return _Verdict("busy", what, retry_after=wait)
+        if 300 <= status < 400:
+            location = self._clean(response.headers.get("Location", "?"), config)
+            return _Verdict("link", f"HTTP {status} redirect to {location}: set the url to the final address")
+        return _Verdict(_STATUS_KINDS.get(status, "counted"), what)
+
+    @staticmethod
+    def _clean(text: str, config: UploadConfig) -> str:
+        """TEXT without the token or URL credentials, cut to MESSAGE_CHARS."""
+        secret = config.token.get_secret_value()
+        if secret:
+            text = text.replace(secret, "***")
+        return mask_url(_BEARER.sub("Bearer ***", text))[:MESSAGE_CHARS]
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+
+    def _settle(self, session_id: str, result: _Verdict | Skipped) -> UploadOutcome:
+        """Record RESULT in the schedule, the log and the queue; return the outcome."""
+        now = self._clock()
+        notes = _Notes()
+        with self._lock:
+            if isinstance(result, Skipped):
+                recheck = now + min(BUSY_RECHECK, self._config.retry_max_delay)
+                self._state.schedules.setdefault(session_id, _Schedule()).next_at = recheck
+                return result
+            outcome = self._schedule(session_id, result, now, notes)
+            self._state.last_time, self._state.last_result = now, _describe(session_id, outcome)
+        notes.emit()
+        try:
+            if isinstance(outcome, Delivered):
+                self._queue.mark_sent(session_id, outcome.server_id)
+                with self._lock:
+                    self._state.unrecorded.pop(session_id, None)
+            elif isinstance(outcome, Dead):
+                self._queue.mark_dead(session_id, outcome.reason)
+            elif isinstance(outcome, Retry):
+                self._queue.record_failure(session_id, outcome.reason)
+        except (SpoolError, OSError) as err:
+            if isinstance(outcome, Delivered):  # never upload it again, even if the spool cannot say so
+                with self._lock:
+                    self._state.unrecorded[session_id] = outcome.server_id
+            # One line, not a traceback: the error names the cause.
+            logger.error("session %s: the queue cannot record it: %s", session_id, err)  # noqa: TRY400
+        return outcome
+
+    def _schedule(self, session_id: str, verdict: _Verdict, now: float, notes: _Notes) -> UploadOutcome:
+        """Turn VERDICT into an outcome, update the waits, say what to log (called with the lock held)."""
+        state, kind = self._state, verdict.kind
+        self._note_link(kind, verdict.reason, now, notes)
+        if kind not in ("link", "busy"):
+            state.queue_failures = 0
+            if kind != "auth":
+                state.auth_until = None
+        if kind in ("ok", "dead"):
+            state.schedules.pop(session_id, None)
+            if kind == "dead":
+                notes.add(logging.DEBUG, "session %s dead-lettered: %s", session_id, verdict.reason)
+                return Dead(verdict.reason)
+            notes.add(logging.DEBUG, "session %s delivered (server id %s)", session_id, verdict.server_id)
+            return Delivered(verdict.server_id)
+        if kind == "auth":
+            if state.auth_until is None:
+                notes.add(
+                    logging.ERROR, "upload API refused the credentials (%s); uploads paused", verdict.reason
+                )
+            state.auth_until = now + self._config.retry_max_delay
+            return AuthFailed(verdict.reason)
+        if kind in ("link", "busy"):
+            return self._hold_queue(session_id, verdict, now, notes)
+        schedule = state.schedules.setdefault(session_id, _Schedule())
+        schedule.repeats = schedule.repeats + 1 if verdict.reason == schedule.last_error else 1
+        schedule.last_error = verdict.reason
+        if kind == "counted" and schedule.repeats >= self._config.max_server_errors:
+            state.schedules.pop(session_id, None)
+            reason = f"{verdict.reason} ({schedule.repeats} times in a row)"
+            notes.add(logging.DEBUG, "session %s dead-lettered: %s", session_id, reason)
+            return Dead(reason)
+        schedule.failures += 1
+        wait = backoff(schedule.failures, self._config.retry_max_delay)
+        schedule.next_at = now + wait
+        if schedule.failures == 1:  # maybe a blip of the server's: keep the order for this one wait
+            state.hold_until = max(state.hold_until, schedule.next_at)
+        notes.add(
+            logging.WARNING,
+            "session %s not accepted, next try in %.1f s: %s",
+            session_id,
+            wait,
+            verdict.reason,
+        )
+        return Retry(wait, verdict.reason)
+
+    def _note_link(self, kind: VerdictKind, reason: str, now: float, notes: _Notes) -> None:
+        """Log the link going down or coming back, once each (called with the lock held)."""
+        state = self._state
+        if kind == "link" and state.down_since is None:
+            state.down_since = now
+            notes.add(logging.WARNING, "upload API unreachable (%s); sessions wait in the queue", reason)
+        elif kind != "link" and state.down_since is not None:  # any answer from the server: the link is back
+            notes.add(logging.INFO, "upload API reachable again after %.0f s", now - state.down_since)
+            state.down_since = None
+
+    def _hold_queue(self, session_id: str, verdict: _Verdict, now: float, notes: _Notes) -> Retry:
+        """The link failed or the server asked to wait: nothing is tried before the wait is over."""
+        state, cap = self._state, self._config.retry_max_delay
+        state.queue_failures += 1
+        wait = verdict.retry_after if verdict.retry_after is not None else backoff(state.queue_failures, cap)
+        wait = min(wait, cap)
+        schedule = state.schedules.setdefault(session_id, _Schedule())
+        state.hold_until = schedule.next_at = now + wait
+        if verdict.kind == "busy":
+            notes.add(logging.INFO, "upload API asks to wait %.1f s (%s)", wait, verdict.reason)
+        else:
+            notes.add(logging.DEBUG, "session %s: no link, next try in %.1f s", session_id, wait)
+        return Retry(wait, verdict.reason)
+
+    def _pick(self, entries: Sequence[QueuedReport], now: float) -> tuple[QueuedReport | None, float | None]:
+        """The oldest entry due now, else (None, when the next one is due; None when there is none)."""
+        with self._lock:
+            state = self._state
+            horizon = now + self._config.retry_max_delay  # a clock that jumped back postpones nothing longer
+            state.hold_until = min(state.hold_until, horizon)
+            if state.auth_until is not None:
+                state.auth_until = min(state.auth_until, horizon)
+            earliest, first = math.inf, None
+            for entry in entries:
+                schedule = state.schedules.get(entry.session_id)
+                due = 0.0
+                if schedule is not None:
+                    due = schedule.next_at = min(schedule.next_at, horizon)
+                if due <= now and first is None:
+                    first = entry
+                earliest = min(earliest, due)
+            if first is None and not entries:
+                state.next_attempt = None
+                return None, None
+            at = max(earliest, state.hold_until, state.auth_until or 0.0)
+            state.next_attempt = at
+            return (first, None) if at <= now else (None, at)
+
+    @contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._state.in_flight = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._state.in_flight = False
+
+    # -- worker thread ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                wait = self._step()
+            except Exception:
+                logger.exception("upload worker failed; it carries on")
+                wait = min(self._config.retry_max_delay, 30.0)
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+
+    def _step(self) -> float:
+        """Try the next due session; returns how long to wait before the next step."""
+        config = self._config
+        if _config_problem(config):
+            return config.retry_max_delay  # until reconfigure() wakes the worker
+        entries = self._queue.pending()
+        live = {entry.session_id for entry in entries}
+        with self._lock:
+            self._state.pending = len(entries)
+            for session_id in self._state.schedules.keys() - live:
+                del self._state.schedules[session_id]
+            for session_id in self._state.unrecorded.keys() - live:
+                del self._state.unrecorded[session_id]
+        now = self._clock()
+        entry, due_at = self._pick(entries, now)
+        if entry is not None:
+            self.upload_one(entry)
+            return 0.0
+        if due_at is None:
+            return config.retry_max_delay  # nothing pending: look again now and then, or when woken
+        return min(max(due_at - now, 0.0), config.retry_max_delay)
+
+
+class _Notes:
+    """Log records gathered under the lock and emitted after it is released."""
+
+    def __init__(self) -> None:
+        self._records: list[tuple[int, str, tuple[object, ...]]] = []
+
+    def add(self, level: int, message: str, *args: object) -> None:
+        self._records.append((level, message, args))
+
+    def emit(self) -> None:
+        for level, message, args in self._records:
+            logger.log(level, message, *args)
+
+
+_DRAIN_COUNTS: dict[type, str] = {Delivered: "delivered", Dead: "dead", Skipped: "skipped"}
+
+
+def _describe(session_id: str, outcome: UploadOutcome) -> str:
+    """One line for the status: what happened to SESSION_ID."""
+    match outcome:
+        case Delivered(server_id=server_id):
+            return f"session {session_id} delivered (server id {server_id or '?'})"
+        case Retry(after_seconds=wait, reason=reason):
+            return f"session {session_id} not delivered, next try in {wait:.0f} s: {reason}"
+        case Dead(reason=reason):
+            return f"session {session_id} dead-lettered: {reason}"
+        case AuthFailed(reason=reason):
+            return f"credentials refused: {reason}"
+        case Skipped(reason=reason):
+            return f"session {session_id} skipped: {reason}"
