@@ -18,7 +18,9 @@ Outcomes (the shared README, "Upload API"):
 
 Waits are tenacity's full-jitter exponential backoff capped at `retry_max_delay`; `Retry-After` (seconds or
 an HTTP date) is honoured up to the same cap. Schedules live in memory: after a restart every session is
-tried at once. The token never reaches a log line, an outcome, the queue or the status.
+tried at once. The queue logs each delivery and dead letter; the uploader logs the link going down and coming
+back (once each), each retry and the auth pause (once). The token never reaches a log line, an outcome, the
+queue or the status, even when a server echoes it.
 """
 
 from __future__ import annotations
@@ -58,15 +60,17 @@ MESSAGE_CHARS = 300
 _COUNTS = ("total_putts", "total_makes", "total_misses", "best_streak", "most_makes_in_60_seconds")
 _MEASURES = ("make_percentage", "session_duration_seconds", "putts_per_minute", "makes_per_minute")
 _REQUIRED = ("total_putts", "total_makes", "session_duration_seconds")  # the API's 400 otherwise
-VerdictKind = Literal["ok", "dead", "auth", "link", "busy", "session", "counted"]
+_Kind = Literal["ok", "dead", "auth", "link", "busy", "session", "counted"]
 # Answers other than 2xx, 3xx and 429: anything not listed is "counted" (500 and the unexpected).
-_STATUS_KINDS: dict[int, VerdictKind] = {
+_STATUS_KINDS: dict[int, _Kind] = {
     **dict.fromkeys((400, 404, 405, 413, 422), "dead"),
     **dict.fromkeys((401, 403), "auth"),
     **dict.fromkeys((502, 503, 504), "link"),
     **dict.fromkeys((408, 425), "session"),  # the server timed out or wants a replay: not the session's fault
 }
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
+_WORD = re.compile(r"[A-Za-z0-9._~+/=-]+")  # the characters of a bearer token (RFC 6750), JWTs included
+_ECHO = 12  # a run sharing this many characters with the token is taken for a piece of it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,7 +177,7 @@ class DrainSummary:
 class _Verdict:
     """How one answer (or its absence) is judged before the schedule turns it into an outcome."""
 
-    kind: VerdictKind
+    kind: _Kind
     reason: str = ""
     server_id: str = ""
     retry_after: float | None = None
@@ -281,7 +285,12 @@ def _config_problem(config: UploadConfig) -> str | None:
 
 
 class Uploader:
-    """Delivers the queue's sessions to the web API, on a worker thread or in the foreground."""
+    """Delivers the queue's sessions to the web API, on a worker thread or in the foreground.
+
+    CLOCK (epoch seconds) times every schedule, `drain`'s deadline and the status; SLEEP is what `drain`
+    waits with. The worker waits on its wake event instead, so `wake`, `reconfigure` and `stop` cut a wait
+    short. Without SESSION the uploader makes its own and closes it in `stop`.
+    """
 
     def __init__(
         self,
@@ -479,10 +488,18 @@ class Uploader:
 
     @staticmethod
     def _clean(text: str, config: UploadConfig) -> str:
-        """TEXT without the token or URL credentials, cut to MESSAGE_CHARS."""
+        """TEXT without the token (even a server's partial echo of it) or URL credentials, cut short."""
         secret = config.token.get_secret_value()
         if secret:
             text = text.replace(secret, "***")
+            grams = {secret[i : i + _ECHO] for i in range(len(secret) - _ECHO + 1)}
+
+            def hide(word: re.Match[str]) -> str:
+                run = word.group()
+                echoed = any(run[i : i + _ECHO] in grams for i in range(len(run) - _ECHO + 1))
+                return "***" if echoed else run
+
+            text = _WORD.sub(hide, text)
         return mask_url(_BEARER.sub("Bearer ***", text))[:MESSAGE_CHARS]
 
     # -- bookkeeping -----------------------------------------------------------------------------------
@@ -509,9 +526,12 @@ class Uploader:
             elif isinstance(outcome, Retry):
                 self._queue.record_failure(session_id, outcome.reason)
         except (SpoolError, OSError) as err:
-            if isinstance(outcome, Delivered):  # never upload it again, even if the spool cannot say so
-                with self._lock:
+            with self._lock:
+                if isinstance(outcome, Delivered):  # never upload it again, even if the spool cannot say so
                     self._state.unrecorded[session_id] = outcome.server_id
+                if isinstance(outcome, Delivered | Dead):  # still pending: not again before the disk recovers
+                    later = now + self._config.retry_max_delay
+                    self._state.schedules.setdefault(session_id, _Schedule()).next_at = later
             # One line, not a traceback: the error names the cause.
             logger.error("session %s: the queue cannot record it: %s", session_id, err)  # noqa: TRY400
         return outcome
@@ -562,7 +582,7 @@ class Uploader:
         )
         return Retry(wait, verdict.reason)
 
-    def _note_link(self, kind: VerdictKind, reason: str, now: float, notes: _Notes) -> None:
+    def _note_link(self, kind: _Kind, reason: str, now: float, notes: _Notes) -> None:
         """Log the link going down or coming back, once each (called with the lock held)."""
         state = self._state
         if kind == "link" and state.down_since is None:

@@ -127,7 +127,7 @@ class ApiServer:
         self.received: list[Received] = []
         self.errors: list[str] = []
         self.stopping = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # handler functions call success() while answer() holds it
         self._handler: Handler | None = script if callable(script) else None
         self._script = [] if callable(script) else list(script)
         self._ids = 0

@@ -525,13 +525,14 @@ def test_tls_is_verified_against_the_configured_ca_bundle(
 
 
 def test_the_worker_uploads_what_is_queued_when_woken(spool: Spool) -> None:
-    with ApiServer() as server:
+    with ApiServer([Reply(delay=0.3)]) as server:
         up = Uploader(config(server.url, retry_max_delay=300.0), spool)
         up.start()
         try:
             wait_until(lambda: up.status.state == "idle" and up.status.last_time is None)
             ids = enqueue(spool, 2)
             up.wake()
+            wait_until(lambda: up.status.state == "uploading", timeout=2.0)
             wait_until(lambda: len(sent_ids(spool)) == 2, timeout=5.0)
             wait_until(lambda: up.status.state == "idle" and up.status.pending == 0)
             assert "delivered" in up.status.last_result
@@ -540,6 +541,20 @@ def test_the_worker_uploads_what_is_queued_when_woken(spool: Spool) -> None:
             up.stop()
             assert time.monotonic() - started < 1.0
     assert sent_ids(spool) == ids
+
+
+def test_drain_gives_up_at_its_deadline_and_keeps_the_sessions(spool: Spool) -> None:
+    ids = enqueue(spool, 2)
+    fake = FakeTime()
+    up = uploader(f"http://127.0.0.1:{free_port()}", spool, fake)
+    summary = up.drain(deadline=EPOCH + 30.0)
+    assert (summary.delivered, summary.dead, summary.remaining, summary.auth_failure) == (0, 0, 2, None)
+    assert fake.now <= EPOCH + 30.0
+    assert (
+        len(fake.sleeps) >= 3
+    )  # it kept trying, with growing waits, until the next try was past the deadline
+    assert [entry.session_id for entry in spool.pending()] == ids
+    assert spool.pending()[1].attempts == 0  # the link was down: only the oldest probed it
 
 
 def test_without_a_url_uploading_is_disabled(spool: Spool) -> None:
