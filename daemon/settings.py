@@ -248,7 +248,7 @@ class UploadSettings(_Group):
     )
     send_csv: bool = Field(True, description="Send the CSV report along with the JSON.")
     ca_bundle: FilePath | None = Field(
-        None, description="Extra CA bundle for a private server (TLS is always verified)."
+        None, description="CA bundle to verify a private server with (empty: the system's; always verified)."
     )
 
     @model_validator(mode="after")
