@@ -452,7 +452,19 @@ class Spool:
                     path.unlink()
                     lines.append(f"removed leftover {folder}/{path.name}")
                     continue
-                path.rename(target)
+                if path.suffix == ".meta" and home != folder:
+                    # The move was cut before its new meta was written: the old one describes the old folder.
+                    now = self._clock()
+                    try:
+                        old = self._meta(folder, path.stem)
+                    except FileNotFoundError:
+                        old = _Meta(now, now)
+                    lost = "server id" if home == "sent" else "reason"
+                    note = f"{lost} not recorded: the move was interrupted"
+                    write_atomic(target, _Meta(old.queued_at, now, old.attempts, note).encode())
+                    path.unlink()
+                else:
+                    path.rename(target)
                 fsync_dir(target.parent)
                 lines.append(f"moved {folder}/{path.name} to {home}/ to finish an interrupted move")
             fsync_dir(self.config.root / folder)

@@ -155,6 +155,7 @@ def test_open_removes_temp_files_and_finishes_interrupted_writes_and_moves(tmp_p
     root, clock = tmp_path / "spool", Clock()
     spool = make_spool(root, clock)
     kept, moved = queue(spool, 1, clock, at=1.0), queue(spool, 2, clock, at=2.0)
+    spool.record_failure(moved, "HTTP 500: db down")
     spool.close()
     # What a power cut leaves: temp files, a CSV whose JSON never came, a move cut after its JSON.
     leftovers = [
@@ -166,7 +167,9 @@ def test_open_removes_temp_files_and_finishes_interrupted_writes_and_moves(tmp_p
         path.write_text('{"session_id": "torn')
     (root / "pending" / "box-1_0003.csv").write_text("Player Name,Jane Doe\r\n")
     (root / "pending" / f"{moved}.json").rename(root / "sent" / f"{moved}.json")
-    lines = Spool(SpoolConfig(root)).open()
+    clock.now += 60
+    reopened = Spool(SpoolConfig(root), clock=clock)
+    lines = reopened.open()
     assert not temp_files(root)
     assert f"removed leftover temp file {leftovers[0]}" in lines
     assert "removed leftover pending/box-1_0003.csv" in lines
@@ -174,6 +177,13 @@ def test_open_removes_temp_files_and_finishes_interrupted_writes_and_moves(tmp_p
     assert len(lines) == 6  # three temp files, one orphan, the moved CSV and meta
     assert sorted(p.name for p in (root / "pending").iterdir()) == [f"{kept}.{s}" for s in SUFFIXES]
     assert sorted(p.name for p in (root / "sent").iterdir()) == [f"{moved}.{s}" for s in SUFFIXES]
+    # The pending meta described the upload failure; in sent/ the entry says its server id is unknown.
+    entry = reopened.get(moved)
+    assert entry is not None
+    assert entry.folder == "sent"
+    assert entry.last_error == "server id not recorded: the move was interrupted"
+    assert entry.filed_at > entry.queued_at
+    reopened.close()
 
 
 def test_open_moves_corrupt_pending_reports_to_dead_and_keeps_the_others_in_order(tmp_path: Path) -> None:
@@ -351,7 +361,7 @@ def test_the_cap_prunes_sent_then_dead_oldest_first_and_never_pending(tmp_path: 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs (the tests run as root); skipped where mounting is refused (the cap test stays)."""
+    """A 256 KiB tmpfs (the tests run as root, as CI does)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     result = subprocess.run(
@@ -361,7 +371,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         check=False,
     )
     if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        pytest.fail(f"cannot mount a tmpfs here (the tests run as root): {result.stderr.strip()}")
     try:
         yield mount
     finally:

@@ -483,7 +483,7 @@ def test_the_token_never_leaks(spool: Spool, caplog: pytest.LogCaptureFixture) -
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 made with the openssl CLI: (cert, key)."""
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
+        pytest.fail("the openssl command is not installed (install.sh --dev installs it)")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
