@@ -76,6 +76,7 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would delay the second
     timeout = 10  # an idle keep-alive connection is dropped after this
     server: _Server
 
