@@ -66,6 +66,8 @@ class Service:
         self._clock = plan.clock
         self._stop_reason: EndReason | None = None
         self._reload_requested = False
+        self._end_requested = False
+        self._state_requested = False
         self._calibration = self._load_calibration()
         BallDetector.open(self._configs.detector).close()  # a bad model stops the start, not the first frame
         self._model_sha = ""
@@ -107,6 +109,14 @@ class Service:
     def request_reload(self) -> None:
         """Re-read the settings between two frames."""
         self._reload_requested = True
+
+    def end_session(self) -> None:
+        """End the open session between two frames, as an operator asked (reason `command`)."""
+        self._end_requested = True
+
+    def publish_state_now(self) -> None:
+        """Publish the state at the next turn of the loop, whether or not it changed."""
+        self._state_requested = True
 
     # --- building
 
@@ -192,6 +202,9 @@ class Service:
             if self._reload_requested:
                 self._reload_requested = False
                 self._reload()
+            if self._end_requested:
+                self._end_requested = False
+                self._end_by_command()
             frame = self._feed.next(0.2)
             if frame is not None:
                 self._on_frame(frame)
@@ -258,7 +271,18 @@ class Service:
                 self._env_stamp = stamp
                 logger.info("env file %s changed; reloading", self._plan.env_file)
                 self._reload()
-        self._publish_state(mono)
+        self._publish_state(mono, force=self._state_requested)
+        self._state_requested = False
+
+    def _end_by_command(self) -> None:
+        vision = self._vision
+        if vision is not None:
+            self._decide(vision.pipeline.flush(self._feed.now()))
+        ended = self._keeper.end("command")
+        if ended is None:
+            logger.info("end of session asked for, but no session is open")
+            return
+        self._finished(ended)
 
     # --- sessions leaving the loop
 

@@ -178,3 +178,19 @@ def test_a_stuck_vision_loop_stops_the_watchdog_pings(
     stuck.release.set()
     assert pings(1.0) >= 5
     receiver.close()
+
+
+def test_an_operator_can_end_the_open_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: list[tuple[Service, threading.Thread]]
+) -> None:
+    recorder = Recorder()
+    service = Service(settings(tmp_path, monkeypatch), ServicePlan(mode="live", event_sinks=(recorder,)))
+    start(service, running)
+    wait_for(lambda: recorder.putts, timeout=60)
+    states_before = len(recorder.states)
+    service.publish_state_now()
+    wait_for(lambda: len(recorder.states) > states_before, timeout=2)
+    service.end_session()
+    wait_for(lambda: recorder.sessions, timeout=5)
+    assert recorder.sessions[0].end_reason == "command"
+    assert len(recorder.sessions[0].putts) == len(recorder.putts)
