@@ -261,6 +261,36 @@ class UploadSettings(_Group):
         return self
 
 
+class MqttSettings(_Group):
+    """The MQTT broker that receives the box's availability, state, putts and sessions."""
+
+    host: str = Field(
+        "",
+        max_length=253,
+        pattern=r"^[A-Za-z0-9.:\[\]_-]*$",
+        description="Broker host name (empty: MQTT off).",
+    )
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    username: str = Field("", max_length=256, description="Broker user name.")
+    password: SecretStr = Field(SecretStr(""), max_length=256, description="Broker password.")
+    tls_ca: FilePath | None = Field(None, description="CA file; setting it turns TLS on.")
+    tls_cert: FilePath | None = Field(None, description="Client certificate for mutual TLS.")
+    tls_key: FilePath | None = Field(None, description="Client key for mutual TLS.")
+    topic_prefix: str = Field(
+        "", pattern=r"^$|^[^#+\s]*[^#+\s/]$", description="Topic prefix (empty: puttbox/<device id>)."
+    )
+    keepalive: int = Field(60, ge=5, le=3600, description="Seconds between MQTT keep-alive pings.")
+    ha_discovery: bool = Field(True, description="Publish Home Assistant discovery messages.")
+    commands: bool = Field(False, description="Accept commands on <prefix>/cmd/... (session/end, state).")
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> MqttSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "PUTT_MQTT_TLS_KEY" if self.tls_key is None else "PUTT_MQTT_TLS_CERT"
+            raise ValueError(f"{missing}: required with the other half of the client certificate")
+        return self
+
+
 class LogSettings(_Group):
     """How much the daemon says."""
 
@@ -299,4 +329,5 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     spool: SpoolSettings = SpoolSettings()
     upload: UploadSettings = UploadSettings()
+    mqtt: MqttSettings = MqttSettings()
     log: LogSettings = LogSettings()

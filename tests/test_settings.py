@@ -56,9 +56,20 @@ BAD_VALUES = {
     "PUTT_UPLOAD_RETRY_MAX_DELAY": "0",
     "PUTT_UPLOAD_SEND_CSV": "perhaps",
     "PUTT_UPLOAD_CA_BUNDLE": "/nonexistent/ca.pem",
+    "PUTT_MQTT_HOST": "bad host!",
+    "PUTT_MQTT_PORT": "70000",
+    "PUTT_MQTT_USERNAME": LONG,
+    "PUTT_MQTT_PASSWORD": LONG,
+    "PUTT_MQTT_TLS_CA": "/nonexistent/ca.pem",
+    "PUTT_MQTT_TLS_CERT": "/nonexistent/cert.pem",
+    "PUTT_MQTT_TLS_KEY": "/nonexistent/key.pem",
+    "PUTT_MQTT_TOPIC_PREFIX": "a/#",
+    "PUTT_MQTT_KEEPALIVE": "1",
+    "PUTT_MQTT_HA_DISCOVERY": "sometimes",
+    "PUTT_MQTT_COMMANDS": "2",
     "PUTT_LOG_LEVEL": "loud",
 }
-SECRETS = {"PUTT_UPLOAD_TOKEN"}
+SECRETS = {"PUTT_UPLOAD_TOKEN", "PUTT_MQTT_PASSWORD"}
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

@@ -53,6 +53,17 @@ OTHER_VALUES = {
     "PUTT_UPLOAD_RETRY_MAX_DELAY": "60",
     "PUTT_UPLOAD_SEND_CSV": "false",
     "PUTT_UPLOAD_CA_BUNDLE": "/etc/hostname",
+    "PUTT_MQTT_HOST": "broker.lan",
+    "PUTT_MQTT_PORT": "8883",
+    "PUTT_MQTT_USERNAME": "box",
+    "PUTT_MQTT_PASSWORD": "secret",
+    "PUTT_MQTT_TLS_CA": "/etc/hostname",
+    "PUTT_MQTT_TLS_CERT": "/etc/hostname",
+    "PUTT_MQTT_TLS_KEY": "/etc/hostname",
+    "PUTT_MQTT_TOPIC_PREFIX": "garage/mat",
+    "PUTT_MQTT_KEEPALIVE": "30",
+    "PUTT_MQTT_HA_DISCOVERY": "false",
+    "PUTT_MQTT_COMMANDS": "true",
     "PUTT_LOG_LEVEL": "DEBUG",
 }
 # The upload group is checked with a working upload in place, so each of its fields can change alone.
@@ -75,6 +86,11 @@ def test_every_setting_reaches_a_stage(name: str, monkeypatch: pytest.MonkeyPatc
     if name.startswith("PUTT_UPLOAD_"):
         for key, value in UPLOAD_BASE.items():
             monkeypatch.setenv(key, value)
+    if name.startswith("PUTT_MQTT_"):
+        monkeypatch.setenv("PUTT_MQTT_HOST", "broker.example")
+    if name in ("PUTT_MQTT_TLS_CERT", "PUTT_MQTT_TLS_KEY"):
+        monkeypatch.setenv("PUTT_MQTT_TLS_CERT", "/etc/hosts")
+        monkeypatch.setenv("PUTT_MQTT_TLS_KEY", "/etc/hosts")
     base = stage_configs(Settings())
     monkeypatch.setenv(name, OTHER_VALUES[name] if name != "PUTT_STATE_DIR" else str(tmp_path / "other"))
     changed = stage_configs(Settings())

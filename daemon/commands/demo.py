@@ -49,7 +49,7 @@ def demo_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     script.scene.calibration.save(calibration)
     print(f"simulating {args.putts} putts (seed {args.seed}) on {url}; reports -> {out}", flush=True)
     plan = ServicePlan(
-        mode="replay", calibration_file=calibration, reports_dir=out / "reports", state_dir=out,
+        mode="replay", mqtt=True, calibration_file=calibration, reports_dir=out / "reports", state_dir=out,
         event_sinks=(ConsoleEvents(sys.stdout, time_origin=None),),
     )  # fmt: skip
     result = Service(settings.model_copy(update={"camera": camera.model_copy(update={"source": url})}), plan)

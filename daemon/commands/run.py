@@ -28,7 +28,7 @@ def run_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     notifier = SystemdNotifier.from_environment(os.environ)
     state_file = StateFile(settings.state.dir / STATE_FILE, interval=settings.state.status_interval)
     plan = ServicePlan(
-        mode="live", deliver=True, event_sinks=(state_file, notifier), lifecycle=notifier,
+        mode="live", deliver=True, mqtt=True, event_sinks=(state_file, notifier), lifecycle=notifier,
         reload_settings=reload_settings, env_file=None if args.no_watch else env_file,
     )  # fmt: skip
     service = Service(settings, plan)

@@ -24,9 +24,10 @@ from daemon.delivery.reports import ReportContext, ReportFolder, build_report
 from daemon.delivery.sessions import SessionKeeper
 from daemon.errors import ConfigError, PuttDaemonError
 from daemon.models import EndReason, Frame, PuttEvent, ServiceState, ServiceStatus, Session, SessionProgress
+from daemon.outlets.mqtt import MqttOutlet
 from daemon.service.delivery import Delivery
 from daemon.service.plan import ServicePlan, ServiceResult
-from daemon.service.wiring import camera_openers, changed_stages, replay_source, stage_configs
+from daemon.service.wiring import StageConfigs, camera_openers, changed_stages, replay_source, stage_configs
 from daemon.settings import Settings
 from daemon.sinks import EventSink, SessionSink
 from daemon.vision.calibration import Calibration, load_calibration
@@ -82,6 +83,10 @@ class Service:
             first = self._delivery.spool
         self._session_sinks: list[SessionSink] = [first, *plan.session_sinks]
         self._event_sinks: list[EventSink] = list(plan.event_sinks)
+        self._mqtt: MqttOutlet | None = None
+        if plan.mqtt and self._configs.mqtt is not None:
+            self._mqtt = MqttOutlet(self._configs.mqtt, commands=self, version=__version__)
+            self._event_sinks.append(self._mqtt)
         self._keeper = SessionKeeper(self._configs.sessions)
         self._feed: FrameFeed = self._make_feed()
         self._vision: _Vision | None = None
@@ -175,6 +180,8 @@ class Service:
     def _start(self) -> None:
         if self._delivery is not None:
             self._delivery.open()
+        if self._mqtt is not None:
+            self._mqtt.start()  # connects in the background: a broker that is down delays nothing
         for session in self._keeper.recover(self._clock.wall()):
             self._finished(session)
         self._feed.start()
@@ -274,6 +281,16 @@ class Service:
         self._publish_state(mono, force=self._state_requested)
         self._state_requested = False
 
+    def _restart_mqtt(self, configs: StageConfigs) -> None:
+        if self._mqtt is not None:
+            self._event_sinks.remove(self._mqtt)
+            self._mqtt.close()
+            self._mqtt = None
+        if configs.mqtt is not None:
+            self._mqtt = MqttOutlet(configs.mqtt, commands=self, version=__version__)
+            self._event_sinks.append(self._mqtt)
+            self._mqtt.start()
+
     def _end_by_command(self) -> None:
         vision = self._vision
         if vision is not None:
@@ -357,6 +374,8 @@ class Service:
         logging.getLogger().setLevel(new.log_level)
         if self._delivery is not None:
             self._delivery.reconfigure(new.upload)
+        if new.mqtt != old.mqtt and self._plan.mqtt:
+            self._restart_mqtt(new)
         if new.spool != old.spool:
             logger.warning("reload: PUTT_SPOOL_* changes take effect at the next start")
         if new.state_dir != old.state_dir:

@@ -49,6 +49,7 @@ class ServicePlan:
     calibration_file: Path | None = None  # None: the setting
     reports_dir: Path | None = None  # None: <state dir>/reports; unused when delivering
     deliver: bool = False  # the spool and uploader take the sessions instead of a report folder
+    mqtt: bool = False  # publish to the broker the settings name, if any
     state_dir: Path | None = None  # None: the setting
     epoch_offset: float = 0.0  # replay: UTC epoch seconds of frame time 0
     event_sinks: tuple[EventSink, ...] = ()

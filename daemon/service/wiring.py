@@ -13,6 +13,7 @@ from pathlib import Path
 from daemon.delivery.sessions import SessionConfig
 from daemon.delivery.spool import SpoolConfig
 from daemon.delivery.uploader import UploadConfig
+from daemon.outlets.mqtt import MqttConfig
 from daemon.settings import Settings
 from daemon.vision.camera import (
     CameraConfig,
@@ -48,6 +49,7 @@ class StageConfigs:
     log_level: str
     spool: SpoolConfig
     upload: UploadConfig | None  # None: no upload URL, sessions wait in the spool
+    mqtt: MqttConfig | None  # None: no broker host
 
 
 def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageConfigs:
@@ -89,7 +91,21 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
             settings.spool.dir or state / "spool", settings.spool.max_bytes, settings.spool.keep_sent
         ),
         upload=upload_config(settings),
+        mqtt=mqtt_config(settings),
     )
+
+
+def mqtt_config(settings: Settings) -> MqttConfig | None:
+    """The MQTT outlet's slice; None when no broker is set."""
+    mqtt = settings.mqtt
+    if not mqtt.host:
+        return None
+    return MqttConfig(
+        host=mqtt.host, device_id=settings.device.id, port=mqtt.port, device_name=settings.device.name,
+        topic_prefix=mqtt.topic_prefix, username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
+        tls_cert=mqtt.tls_cert, tls_key=mqtt.tls_key, keepalive=mqtt.keepalive,
+        ha_discovery=mqtt.ha_discovery, commands=mqtt.commands,
+    )  # fmt: skip
 
 
 def upload_config(settings: Settings) -> UploadConfig | None:
