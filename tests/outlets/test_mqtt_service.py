@@ -20,7 +20,8 @@ def test_run_publishes_putts_sessions_and_goes_offline_on_sigterm(
     watcher = Subscriber(mosquitto.port, "puttbox/box7/#")
     env = cli_env | {
         "PUTT_STATE_DIR": str(tmp_path / "state"), "PUTT_CAMERA_SOURCE": SIM, "PUTT_DEVICE_ID": "box7",
-        "PUTT_SESSION_IDLE_TIMEOUT": "5", "PUTT_MQTT_HOST": "127.0.0.1", "PUTT_MQTT_PORT": str(mosquitto.port),
+        "PUTT_SESSION_IDLE_TIMEOUT": "5", "PUTT_MQTT_HOST": "127.0.0.1",
+        "PUTT_MQTT_PORT": str(mosquitto.port),
     }  # fmt: skip
     run = ServiceProcess(tmp_path, env)
     try:
@@ -28,8 +29,9 @@ def test_run_publishes_putts_sessions_and_goes_offline_on_sigterm(
             lambda ms: any(m.topic.endswith("/availability") and m.payload == "online" for m in ms), 30
         )
         putt = watcher.wait_on("puttbox/box7/putt", 1, timeout=90)[0].json()
-        assert putt["detail"].startswith(("MAKE", "MISS"))
+        assert str(putt["detail"]).startswith(("MAKE", "MISS"))
         summary = watcher.wait_on("puttbox/box7/session", 1, timeout=30)[0].json()
+        assert isinstance(summary["total_putts"], int)
         assert summary["total_putts"] >= 1
         state = watcher.on("puttbox/box7/state")[-1]
         assert state.json()["camera"] == "ok"
