@@ -74,7 +74,7 @@ class OneValue(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
-        # Only an option with one value can come out as a list here; positionals with nargs are lists on purpose.
+        # Only a one-value option comes out as a list by mistake; positionals with nargs are lists on purpose.
         if isinstance(values, list) and option_string is not None and self.nargs is None:
             parser.error(f"argument {option_string}: expected one value")
         setattr(namespace, self.dest, values)
