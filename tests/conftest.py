@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import re
 import signal
@@ -246,3 +247,29 @@ def make_state(**changes: object) -> ServiceState:
         uptime=7380.0,
     )  # fmt: skip
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # the test's keyword mapping
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll CONDITION until it holds (True) or TIMEOUT seconds pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout:g} s")
+        time.sleep(0.02)
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def service_state(state_dir: Path) -> dict[str, object]:
+    """The running service's state file under STATE_DIR, {} before the first write."""
+    try:
+        data: dict[str, object] = json.loads((state_dir / "status.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data

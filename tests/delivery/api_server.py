@@ -53,13 +53,6 @@ class Received:
 Handler = Callable[[Received], Reply]
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     api: ApiServer

@@ -36,8 +36,8 @@ from daemon.delivery.uploader import (
 )
 from daemon.errors import SpoolError, UploadError
 from daemon.models import Session
-from tests.conftest import putt_event
-from tests.delivery.api_server import ApiServer, Received, Reply, free_port
+from tests.conftest import free_port, putt_event, wait_until
+from tests.delivery.api_server import ApiServer, Received, Reply
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJwbGF5ZXJJZCI6NDJ9.c2VjcmV0LXNpZ25hdHVyZS1kby1ub3QtbG9n"  # noqa: S105  # fake
 NEW_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJwbGF5ZXJJZCI6NDN9.bmV3LXNpZ25hdHVyZS1hbHNvLXNlY3JldA"  # noqa: S105  # fake
@@ -134,13 +134,6 @@ def assert_same_body_per_session(received: list[Received]) -> None:
         key = request.headers["idempotency-key"]
         assert request.json["session_id"] == key
         assert bodies.setdefault(key, request.body) == request.body
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:

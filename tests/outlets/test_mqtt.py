@@ -20,8 +20,8 @@ from pydantic import SecretStr
 from daemon.delivery.reports import ReportContext, SessionReport, build_report
 from daemon.models import Session
 from daemon.outlets.mqtt import MqttConfig, MqttOutlet
-from tests.conftest import REPO, make_state, putt_event
-from tests.outlets.conftest import Broker, Subscriber, free_port
+from tests.conftest import REPO, free_port, make_state, putt_event, wait_until
+from tests.outlets.conftest import Broker, Subscriber
 
 DEVICE = "rig1"
 PREFIX = f"puttbox/{DEVICE}"
@@ -45,13 +45,6 @@ def outlets() -> Iterator[Callable[..., MqttOutlet]]:
 
 def config(port: int, **changes: object) -> MqttConfig:
     return MqttConfig(host="127.0.0.1", port=port, device_id=DEVICE, **changes)  # type: ignore[arg-type]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def finished_session() -> tuple[Session, SessionReport]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServiceProcess
+from tests.conftest import ServiceProcess, service_state, wait_until
 from tests.delivery.api_server import ApiServer, Received, Reply
 
 SIM = "sim://?seed=0&putts=3&realtime=1"
@@ -40,23 +39,6 @@ def env_file(path: Path, state: Path, url: str, token: str) -> Path:
     return path
 
 
-def state_of(state: Path) -> dict[str, object]:
-    try:
-        data: dict[str, object] = json.loads((state / "status.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data
-
-
-def wait(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]  # a callable
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def test_sessions_reach_the_api_with_their_id_as_idempotency_key(
     tmp_path: Path, cli_env: dict[str, str], api: tuple[ApiServer, list[str]]
 ) -> None:
@@ -72,8 +54,8 @@ def test_sessions_reach_the_api_with_their_id_as_idempotency_key(
         assert request.headers["authorization"] == f"Bearer {TOKEN}"
         assert isinstance(body["total_putts"], int)
         assert body["session_info"]["player_name"] == "Pat Putter"
-        wait(lambda: list((state / "spool" / "sent").glob("*.json")), timeout=10)
-        wait(lambda: state_of(state).get("last_upload_result"), timeout=10)
+        wait_until(lambda: list((state / "spool" / "sent").glob("*.json")), timeout=10)
+        wait_until(lambda: service_state(state).get("last_upload_result"), timeout=10)
         assert run.stop() == 0
     finally:
         run.close()
@@ -91,14 +73,14 @@ def test_a_401_pauses_the_queue_until_a_new_token_arrives(
     run = ServiceProcess(tmp_path, cli_env, "--env-file", str(settings))
     try:
         server.wait_for(1, timeout=90)
-        wait(lambda: state_of(state).get("upload") == "auth_failed", timeout=15)
+        wait_until(lambda: service_state(state).get("upload") == "auth_failed", timeout=15)
         assert not list((state / "spool" / "dead").glob("*.json"))
         refused = len(server.received)
         time.sleep(2)
         assert len(server.received) == refused  # paused, not hammering the server
         replacement = env_file(tmp_path / "new.env", state, server.url, "eyJ.second-token.sig")
         replacement.replace(settings)
-        wait(lambda: list((state / "spool" / "sent").glob("*.json")), timeout=20)
+        wait_until(lambda: list((state / "spool" / "sent").glob("*.json")), timeout=20)
         assert server.received[-1].headers["authorization"] == "Bearer eyJ.second-token.sig"
         assert run.stop() == 0
     finally:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import ServiceProcess
+from tests.conftest import ServiceProcess, service_state, wait_until
 
 SIM = "sim://?seed=0&putts=4&realtime=1"
 
@@ -21,22 +22,12 @@ def base_env(cli_env: dict[str, str], state: Path, **settings: str) -> dict[str,
     return env
 
 
-def read_state(state: Path) -> dict[str, object]:
-    try:
-        data: dict[str, object] = json.loads((state / "status.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data
-
-
-def wait_state(state: Path, predicate: object, timeout: float = 60.0) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = read_state(state)
-        if data and predicate(data):  # type: ignore[operator]  # a callable
-            return data
-        time.sleep(0.1)
-    raise AssertionError(f"state never matched; last {read_state(state)}")
+def wait_state(
+    state: Path, predicate: Callable[[dict[str, Any]], object], timeout: float = 60.0
+) -> dict[str, Any]:
+    """The state file's content once PREDICATE holds for it."""
+    wait_until(lambda: (data := service_state(state)) and predicate(data), timeout)
+    return service_state(state)
 
 
 @pytest.fixture
@@ -69,7 +60,7 @@ def test_ready_status_watchdog_then_sigterm_mid_session_leaves_a_complete_report
     assert data["total_putts"] >= 1
     assert report.with_suffix(".csv").is_file()
     assert not list((state / "journal").glob("*.journal"))
-    final = read_state(state)
+    final = service_state(state)
     assert final["status"] == "stopping"
 
 

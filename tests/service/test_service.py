@@ -16,6 +16,7 @@ from daemon.outlets.notify import SystemdNotifier
 from daemon.service import Clock, Service, ServicePlan
 from daemon.settings import Settings
 from daemon.vision.pipeline import PipelineStep
+from tests.conftest import wait_until
 
 SIM = "sim://?seed=0&putts=4&realtime=1"
 
@@ -75,15 +76,6 @@ def start(service: Service, running: list[tuple[Service, threading.Thread]]) -> 
     return thread
 
 
-def wait_for(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]  # a callable
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_a_wall_clock_jump_neither_ends_nor_stretches_a_session(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, running: list[tuple[Service, threading.Thread]]
 ) -> None:
@@ -92,7 +84,7 @@ def test_a_wall_clock_jump_neither_ends_nor_stretches_a_session(
     plan = ServicePlan(mode="live", event_sinks=(recorder,), clock=Clock(wall=clock.wall))
     service = Service(settings(tmp_path, monkeypatch, session_idle_timeout="10"), plan)
     thread = start(service, running)
-    wait_for(lambda: recorder.putts, timeout=60)
+    wait_until(lambda: recorder.putts, timeout=60)
     clock.jump = 3 * 3600.0  # NTP sets the clock forward by hours mid-session
     time.sleep(3)
     assert recorder.sessions == []  # an idle timeout on wall time would have ended it at once
@@ -118,8 +110,8 @@ def test_an_open_session_ends_after_the_idle_timeout_with_no_frames_at_all(
     frozen = base.camera.model_copy(update={"source": SIM + "&stall_at=14&stall_for=600"})
     service = Service(base.model_copy(update={"camera": frozen}), plan)
     start(service, running)
-    wait_for(lambda: recorder.putts, timeout=30)
-    wait_for(lambda: recorder.sessions, timeout=40)
+    wait_until(lambda: recorder.putts, timeout=30)
+    wait_until(lambda: recorder.sessions, timeout=40)
     assert recorder.sessions[0].end_reason == "idle"
     assert recorder.states[-1].fps == 0.0
 
@@ -186,11 +178,11 @@ def test_an_operator_can_end_the_open_session(
     recorder = Recorder()
     service = Service(settings(tmp_path, monkeypatch), ServicePlan(mode="live", event_sinks=(recorder,)))
     start(service, running)
-    wait_for(lambda: recorder.putts, timeout=60)
+    wait_until(lambda: recorder.putts, timeout=60)
     states_before = len(recorder.states)
     service.publish_state_now()
-    wait_for(lambda: len(recorder.states) > states_before, timeout=2)
+    wait_until(lambda: len(recorder.states) > states_before, timeout=2)
     service.end_session()
-    wait_for(lambda: recorder.sessions, timeout=5)
+    wait_until(lambda: recorder.sessions, timeout=5)
     assert recorder.sessions[0].end_reason == "command"
     assert len(recorder.sessions[0].putts) == len(recorder.putts)

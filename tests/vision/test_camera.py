@@ -32,6 +32,7 @@ from daemon.vision.camera import (
     source_kind,
 )
 from daemon.vision.grabber import FrameGrabber
+from tests.conftest import wait_until
 
 SIM = "sim://?seed=1&putts=1"
 Start = Callable[[CameraConfig, Opener], FrameGrabber]
@@ -39,15 +40,6 @@ Start = Callable[[CameraConfig, Opener], FrameGrabber]
 
 def simulator(config: CameraConfig) -> FrameSource:
     return SimulatedCamera.from_url(config.source, config.width, config.height, config.fps)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def write_video(path: Path, frames: int, fps: float) -> Path:
