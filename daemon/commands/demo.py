@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
+from daemon.commands.arguments import check_output_folder
 from daemon.commands.console import ConsoleEvents
-from daemon.commands.process import check_output_folder
 from daemon.configuration import LoadedSettings
 from daemon.service import Service, ServicePlan, ServiceResult
 from daemon.sim.clip import SimulatedCamera

@@ -30,8 +30,6 @@ from daemon.vision.pipeline import PipelineStep
 
 LAST_START = 253_370_764_800.0  # 9999-01-01T00:00:00Z: the latest --start whose reports have valid dates
 
-__all__ = ["check_output_folder", "print_summary", "process_command"]  # check_output_folder: demo's import
-
 
 @dataclass(frozen=True, slots=True)
 class VideoProbe:
