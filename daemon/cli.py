@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the service: camera, putts, sessions and reports, day and night (what systemd starts).",
         Command("daemon.commands.run", "run_command", settings=True),
         "Needs a camera (PUTT_CAMERA_SOURCE), the model and a calibration. Reports go under the state\n"
-        "folder (PUTT_STATE_DIR); SIGHUP or a replaced env file reloads the settings; SIGTERM stops cleanly.",
+        "folder (PUTT_STATE_DIR); SIGHUP or a replaced env file reloads the settings and calibration;\n"
+        "SIGUSR1 writes the newest frame to snapshot.jpg there; SIGTERM stops cleanly.",
     )
     run.add_argument(
         "--no-watch",
@@ -209,6 +210,23 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--draw", type=Path, metavar="OUT.png", help="write the labelled regions to this .png or .jpg"
     )
+    calibrate.add_argument(
+        "--auto", type=Path, metavar="IMG", help="propose the regions from this still of the rig (with --out)"
+    )
+    calibrate.add_argument(
+        "--out", type=Path, metavar="FILE", help="where --auto writes the proposed calibration"
+    )
+    _add_serve_arguments(calibrate)
+
+    snapshot = command(
+        "snapshot",
+        "Save one current camera frame as a picture, the calibrated regions drawn on it when asked.",
+        Command("daemon.commands.snapshot", "snapshot_command", settings=True, quiet=True),
+        "While the service runs the frame comes from it (it owns the camera); otherwise the command opens\n"
+        "the configured camera itself.",
+    )
+    snapshot.add_argument("out", type=Path, metavar="OUT.jpg", help="picture to write (.jpg or .png)")
+    snapshot.add_argument("--draw", action="store_true", help="outline and name the calibrated regions")
 
     queue = command(
         "queue",
@@ -251,6 +269,23 @@ def _add_process_arguments(process: argparse.ArgumentParser) -> None:
         type=_utc_epoch,
         default=None,
         help="UTC time the clip started, ISO-8601 (default: file time minus its length)",
+    )
+
+
+def _add_serve_arguments(calibrate: argparse.ArgumentParser) -> None:
+    calibrate.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the calibration page: place and drag the regions on the current frame (or --image), save",
+    )
+    calibrate.add_argument(
+        "--port", type=int, default=8737, help="the page's port (default 8737; 0: any free port)"
+    )
+    calibrate.add_argument(
+        "--listen",
+        metavar="ADDR",
+        default=None,
+        help="serve on ADDR (e.g. 0.0.0.0), not 127.0.0.1; the printed URL then carries a one-time token",
     )
 
 

@@ -232,3 +232,8 @@ class ServiceState:
     upload: str = "disabled"  # idle, uploading, waiting, auth_failed or disabled
     last_upload_at: float | None = None  # UTC epoch seconds
     last_upload_result: str = ""
+    calibration_drift: str = "unchecked"  # unchecked, none, followed (regions moved with the rig) or mismatch
+    calibration_shift: tuple[float, float] | None = None  # pixels the rig moved since calibrating
+    calibration_drift_detail: str = ""  # the last check's measurement, one line
+    model_update: str = "off"  # off, downloading, waiting, ready, installed or rejected
+    model_update_error: str = ""  # why the update was rejected, or why the last attempt failed

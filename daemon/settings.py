@@ -103,7 +103,20 @@ class ModelSettings(_Group):
     sha256: str = Field(
         "",
         pattern=r"^$|^[0-9a-fA-F]{64}$",
-        description="Expected sha256 of the model file; refused at start if it differs (empty: unchecked).",
+        description="Expected sha256 of the model file, refused at start if it differs (empty: unchecked); "
+        "with PUTT_MODEL_URL, the sha256 of the model to download instead.",
+    )
+    url: AnyHttpUrl | None = Field(
+        None,
+        description="Model update: an .onnx to fetch in the background, with its sidecar at the same URL "
+        "ending .json; once verified it replaces the running model and is kept in <state folder>/models "
+        "(empty: no updates).",
+    )
+    max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Largest model download accepted, in bytes.",
     )
 
     @field_validator("path")
@@ -124,6 +137,16 @@ class ModelSettings(_Group):
     )
     threads: int = Field(1, ge=1, le=16, description="ONNX Runtime intra-op threads.")
 
+    @model_validator(mode="after")
+    def _url_needs_a_hash(self) -> ModelSettings:
+        if self.url is None:
+            return self
+        if not (self.url.path or "").lower().endswith(".onnx"):
+            raise ValueError("PUTT_MODEL_URL: the path must end in .onnx (the sidecar: the same URL, .json)")
+        if not self.sha256:
+            raise ValueError("PUTT_MODEL_SHA256: required when PUTT_MODEL_URL is set")
+        return self
+
 
 class CalibrationSettings(_Group):
     """Where the mat's regions are."""
@@ -131,6 +154,16 @@ class CalibrationSettings(_Group):
     file: Path = Field(
         default_factory=lambda: shipped_file("config/calibration.json"),
         description="Calibration JSON (Proof of Putt format; default: the simulated rig's).",
+    )
+    drift_interval: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="Seconds between checks, made while the scene is still, that the camera has not moved "
+        "since calibrating (0: only at start).",
+    )
+    drift_threshold: float = Field(
+        4.0, gt=0, le=200, description="Pixels the rig may move in the frame before it counts as drift."
     )
 
     @field_validator("file")
@@ -281,7 +314,19 @@ class MqttSettings(_Group):
     )
     keepalive: int = Field(60, ge=5, le=3600, description="Seconds between MQTT keep-alive pings.")
     ha_discovery: bool = Field(True, description="Publish Home Assistant discovery messages.")
-    commands: bool = Field(False, description="Accept commands on <prefix>/cmd/... (session/end, state).")
+    state_interval: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="Seconds between re-sends of the retained state on top of each change "
+        "(in steps of PUTT_STATE_STATUS_INTERVAL).",
+    )
+    commands: bool = Field(
+        False, description="Accept commands on <prefix>/cmd/...: session/start, session/end, state, snapshot."
+    )
+    snapshot: bool = Field(
+        False, description="Let the snapshot command publish a camera picture (it shows the room)."
+    )
 
     @model_validator(mode="after")
     def _cert_and_key_together(self) -> MqttSettings:

@@ -24,7 +24,8 @@ ROWS = (
     "CPU s per hour of a putting session",
     "CPU s per hour, baseline / ours",
     "RSS at READY, MB",
-    "RSS after soak, MB",
+    "RSS at READY, net of sim, MB",
+    "RSS after soak, net of sim, MB",
     "RSS growth over soak, MB",
     "start to READY=1, s",
 )

@@ -26,10 +26,14 @@ OTHER_VALUES = {
     "PUTT_GATE_MAX_SKIP": "2.5",
     "PUTT_MODEL_PATH": "/opt/models/other.onnx",
     "PUTT_MODEL_SHA256": "a" * 64,
+    "PUTT_MODEL_URL": "https://models.example.com/v2/ball.onnx",
+    "PUTT_MODEL_MAX_BYTES": "2000000",
     "PUTT_MODEL_CONFIDENCE": "0.6",
     "PUTT_MODEL_BALL_CLASS": "golf ball",
     "PUTT_MODEL_THREADS": "2",
     "PUTT_CALIBRATION_FILE": "/etc/putt-daemon/other.json",
+    "PUTT_CALIBRATION_DRIFT_INTERVAL": "60",
+    "PUTT_CALIBRATION_DRIFT_THRESHOLD": "8",
     "PUTT_TRACKER_MAX_GAP": "1.0",
     "PUTT_CLASSIFIER_MAT_WINDOW": "2",
     "PUTT_CLASSIFIER_RETURN_DELAY": "0.5",
@@ -63,7 +67,9 @@ OTHER_VALUES = {
     "PUTT_MQTT_TOPIC_PREFIX": "garage/mat",
     "PUTT_MQTT_KEEPALIVE": "30",
     "PUTT_MQTT_HA_DISCOVERY": "false",
+    "PUTT_MQTT_STATE_INTERVAL": "10",
     "PUTT_MQTT_COMMANDS": "true",
+    "PUTT_MQTT_SNAPSHOT": "true",
     "PUTT_LOG_LEVEL": "DEBUG",
 }
 # The upload group is checked with a working upload in place, so each of its fields can change alone.
@@ -71,6 +77,11 @@ UPLOAD_BASE = {
     "PUTT_UPLOAD_URL": "https://api.example.net",
     "PUTT_UPLOAD_TOKEN": "token",
     "PUTT_UPLOAD_PLAYER_ID": "7",
+}
+# The model update settings are checked with an update in place (a URL needs its hash).
+MODEL_UPDATE_BASE = {
+    "PUTT_MODEL_URL": "https://models.example.net/ball.onnx",
+    "PUTT_MODEL_SHA256": "b" * 64,
 }
 # Settings whose change must leave the GATE config alone once the gate is off are checked with it on.
 NEEDS_GATE_ON = {"PUTT_GATE_THRESHOLD", "PUTT_GATE_MIN_PIXELS", "PUTT_GATE_MAX_SKIP"}
@@ -88,6 +99,9 @@ def test_every_setting_reaches_a_stage(name: str, monkeypatch: pytest.MonkeyPatc
             monkeypatch.setenv(key, value)
     if name.startswith("PUTT_MQTT_"):
         monkeypatch.setenv("PUTT_MQTT_HOST", "broker.example")
+    if name in ("PUTT_MODEL_URL", "PUTT_MODEL_MAX_BYTES"):
+        for key, value in MODEL_UPDATE_BASE.items():
+            monkeypatch.setenv(key, value)
     if name in ("PUTT_MQTT_TLS_CERT", "PUTT_MQTT_TLS_KEY"):
         monkeypatch.setenv("PUTT_MQTT_TLS_CERT", "/etc/hosts")
         monkeypatch.setenv("PUTT_MQTT_TLS_KEY", "/etc/hosts")

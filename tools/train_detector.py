@@ -58,6 +58,8 @@ class TrainParams:
     clip_train_seed: int
     clip_val_seed: int
     init_weights: str  # sha256 of the weights training started from ("" = from scratch)
+    oblique_share: float = 0.0  # share of simulator images and clips seen by a camera at an angle
+    realism_share: float = 0.0  # share of simulator scenes given each harder look (daemon.sim.realism)
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -67,12 +69,21 @@ def real_split(every: int) -> tuple[list[Path], list[Path]]:
     return [p for p in images if p not in held], held
 
 
-def simulate(folder: Path, images: int, seed: int, crop_share: float, *, from_clips: bool = False) -> None:
+def simulate(folder: Path, images: int, seed: int, params: TrainParams, *, from_clips: bool = False) -> None:
     if (folder / "data.yaml").is_file():
         print(f"reusing {folder}")
         return
     command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(folder), "--images", str(images)]
-    command += ["--seed", str(seed), "--crop-share", str(crop_share)]
+    crop_share = CLIP_CROP_SHARE if from_clips else params.crop_share
+    command += [
+        "--seed",
+        str(seed),
+        "--crop-share",
+        str(crop_share),
+        "--oblique-share",
+        str(params.oblique_share),
+    ]
+    command += ["--realism", str(params.realism_share)]
     subprocess.run([*command, "--from-clips"] if from_clips else command, check=True)
 
 
@@ -94,15 +105,18 @@ def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
 
 def build_dataset(work: Path, params: TrainParams) -> Path:
     sim_train, sim_val = work / "sim-train", work / "sim-val"
-    simulate(sim_train, params.sim_images, params.sim_train_seed, params.crop_share)
-    simulate(sim_val, params.sim_val_images, params.sim_val_seed, params.crop_share)
+    simulate(sim_train, params.sim_images, params.sim_train_seed, params)
+    simulate(sim_val, params.sim_val_images, params.sim_val_seed, params)
     data = work / "data"
     link_split(sim_train, data, "train", "sim_")
     link_split(sim_val, data, "val", "sim_")
     if params.clip_images:
         clip_train, clip_val = work / "clip-train", work / "clip-val"
-        simulate(clip_train, params.clip_images, params.clip_train_seed, CLIP_CROP_SHARE, from_clips=True)
-        simulate(clip_val, params.clip_val_images, params.clip_val_seed, CLIP_CROP_SHARE, from_clips=True)
+        for folder, images, seed in (
+            (clip_train, params.clip_images, params.clip_train_seed),
+            (clip_val, params.clip_val_images, params.clip_val_seed),
+        ):
+            simulate(folder, images, seed, params, from_clips=True)
         link_split(clip_train, data, "train", "")
         link_split(clip_val, data, "val", "")
     train_real, held = real_split(params.real_holdout_every)
@@ -204,6 +218,18 @@ def main() -> int:
         "--train-seed", type=int, default=TRAIN_SEED, help="dataset seed of the training images"
     )
     parser.add_argument("--lr0", type=float, default=0.01, help="initial learning rate")
+    parser.add_argument(
+        "--oblique-share",
+        type=float,
+        default=0.0,
+        help="share of simulator images and clips seen by a camera at an angle rather than from above",
+    )
+    parser.add_argument(
+        "--realism-share",
+        type=float,
+        default=0.0,
+        help="share of simulator scenes given each harder look (return channel, sensor, exposure, ...)",
+    )
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     args = parser.parse_args()
     os.environ["YOLO_OFFLINE"] = "1"
@@ -229,6 +255,8 @@ def main() -> int:
         clip_val_images=args.clip_val_images if args.clip_images else 0,
         clip_train_seed=CLIP_TRAIN_SEED,
         clip_val_seed=CLIP_VAL_SEED,
+        oblique_share=args.oblique_share,
+        realism_share=args.realism_share,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -13,30 +13,12 @@ import cv2
 import numpy as np
 
 from daemon.errors import OutputError
-from daemon.models import Frame, Image, PuttEvent
-from daemon.vision.calibration import CLICKED, Calibration, Region
+from daemon.models import Frame, PuttEvent
+from daemon.vision.calibration import Calibration
+from daemon.vision.overlay import draw_regions
 from daemon.vision.pipeline import PipelineStep
 
-_COLOURS = {
-    Region.MAT: (60, 180, 60),
-    Region.RAMP: (200, 160, 40),
-    Region.HOLE: (0, 0, 0),
-    Region.LEFT_OF_MAT: (120, 120, 120),
-    Region.CATCH: (40, 40, 200),
-    Region.RETURN_TRACK: (200, 60, 200),
-    Region.IGNORE_AREA: (90, 90, 90),
-}
 _LABEL_SECONDS = 2.5
-
-
-def draw_regions(image: Image, calibration: Calibration) -> None:
-    """Outline every clicked region, the ramp lanes and the cup quadrants."""
-    for region in (*CLICKED, Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT):
-        points = np.array(calibration.polygons[region], dtype=np.int32).reshape(-1, 1, 2)
-        cv2.polylines(image, [points], isClosed=True, color=_COLOURS.get(region, (160, 120, 40)), thickness=1)
-    for region in (Region.HOLE_TOP, Region.HOLE_RIGHT, Region.HOLE_LOW, Region.HOLE_LEFT):
-        points = np.array(calibration.polygons[region], dtype=np.int32).reshape(-1, 1, 2)
-        cv2.polylines(image, [points], isClosed=True, color=(0, 200, 255), thickness=1)
 
 
 class Annotator:

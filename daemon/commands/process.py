@@ -159,5 +159,8 @@ def process_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
 def print_summary(result: ServiceResult, out: Path) -> None:
     """One closing line, and where the reports are."""
     print(f"{result.frames} frames, {len(result.putts)} putts, {len(result.sessions)} sessions")
+    if result.calibration_drift.startswith(("followed", "mismatch")):
+        # A mismatch: the calibration does not belong to this video, and the reports mark the putts.
+        print(f"warning: calibration drift {result.calibration_drift}", file=sys.stderr)
     if result.reports:
         print(f"reports in {out}: " + ", ".join(path.name for path in result.reports))

@@ -14,6 +14,8 @@ from collections import Counter
 from daemon.commands.arguments import check_output_folder
 from daemon.sim.clip import ClipSpec, write_clip
 from daemon.sim.dataset import write_dataset
+from daemon.sim.perspective import CameraChoice
+from daemon.sim.realism import Realism
 
 
 def simulate_command(args: argparse.Namespace) -> int:
@@ -22,19 +24,27 @@ def simulate_command(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         check_output_folder(args.dataset)
         written = write_dataset(
-            args.dataset, args.images, args.seed, crop_share=args.crop_share, from_clips=args.from_clips
+            args.dataset,
+            args.images,
+            args.seed,
+            crop_share=args.crop_share,
+            oblique_share=args.oblique_share,
+            realism=Realism.every(args.realism),
+            from_clips=args.from_clips,
         )
         balls = sum(len(d.balls) for d in written)
         print(f"{len(written)} images, {balls} balls -> {args.dataset} ({time.monotonic() - started:.1f} s)")
         return 0
     check_output_folder(args.out)
     spec = ClipSpec(args.seed, args.sessions, args.putts, args.width, args.height, args.fps,
-                    default_rig=args.default_rig)  # fmt: skip
+                    default_rig=args.default_rig, camera=CameraChoice(args.camera, args.tilt),
+                    realism=Realism.every(args.realism))  # fmt: skip
     truth = write_clip(spec, args.out)
     kinds = Counter(p["kind"] for p in truth["putts"])
     print(
         f"{truth['frames']} frames ({truth['frames'] / args.fps:.0f} s), {len(truth['sessions'])} sessions, "
-        f"{len(truth['putts'])} putts ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}) "
+        f"{len(truth['putts'])} putts ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}), "
+        f"{truth['camera']} camera "
         f"-> {args.out} "
         f"({time.monotonic() - started:.1f} s)"
     )

@@ -14,8 +14,11 @@ from daemon.commands.arguments import (
     SESSIONS,
     SHARE,
     WIDTH,
+    Number,
     refuse_empty_values,
 )
+
+TILT = Number(0.0, 70.0)  # past 70 degrees from straight down the far end of the rig is a sliver
 
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,4 +64,35 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         "--from-clips",
         action="store_true",
         help="dataset images are frames of scripted clips (seeds SEED*1000 + k) instead of random scenes",
+    )
+    parser.add_argument(
+        "--camera",
+        choices=("top", "oblique", "random"),
+        default="top",
+        help="where the camera looks from: straight overhead (top), the golfer's end looking down the mat "
+        "(oblique, at 25 to 60 degrees above the mat), or one of them or a tilted overhead one drawn from "
+        "the seed (random); default top",
+    )
+    parser.add_argument(
+        "--tilt",
+        type=TILT,
+        default=None,
+        metavar="DEG",
+        help=f"the camera's angle from straight down, {TILT}: tilts a top camera in a random direction, sets "
+        "an oblique one's (default: top 0, oblique drawn from 30 to 65)",
+    )
+    parser.add_argument(
+        "--oblique-share",
+        type=SHARE,
+        default=0.0,
+        metavar="SHARE",
+        help=f"share of dataset images (or clips of --from-clips) seen at an angle, {SHARE} (default 0)",
+    )
+    parser.add_argument(
+        "--realism",
+        type=SHARE,
+        default=0.0,
+        metavar="SHARE",
+        help=f"share of scenes given each harder look (dark return channel and catch tray, look-alike putter "
+        f"heads, cheap sensor, auto-exposure steps, glare, mat seams, a second ball), {SHARE} (default 0)",
     )

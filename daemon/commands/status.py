@@ -71,6 +71,32 @@ def _session_line(state: dict[str, object]) -> str:
     return f"{session.get('session_id')}: {putts} putts, {makes} makes, streak {streak}"
 
 
+def _uploads_line(state: dict[str, object]) -> str:
+    pending, dead, upload = state.get("spool_pending"), state.get("spool_dead"), _text(state, "upload")
+    return f"{pending} waiting, {dead} set aside; uploader {upload.replace('_', ' ')}"
+
+
+def _last_upload_line(state: dict[str, object], now: float) -> str:
+    at, result = _number(state, "last_upload_at"), _text(state, "last_upload_result")
+    if at is None:
+        return "none yet"
+    return f"{format_duration(max(now - at, 0.0))} ago: {result}"
+
+
+def _optional_rows(state: dict[str, object]) -> list[tuple[str, str]]:
+    """Rows shown only when they have something to say."""
+    rows = []
+    drift = _text(state, "calibration_drift")
+    if drift not in {"unchecked", UNKNOWN}:
+        detail = _text(state, "calibration_drift_detail")
+        rows.append(("drift", drift if detail == UNKNOWN else f"{drift} ({detail})"))
+    update = _text(state, "model_update")
+    if update not in {"off", UNKNOWN}:
+        error = _text(state, "model_update_error")
+        rows.append(("model fetch", update if error == UNKNOWN else f"{update}: {error}"))
+    return rows
+
+
 def status_lines(state: dict[str, object], age: float | None) -> list[tuple[str, str]]:
     """The `label, value` rows `status` prints for STATE, last updated AGE seconds ago."""
     problems = state.get("problems")
@@ -85,6 +111,9 @@ def status_lines(state: dict[str, object], age: float | None) -> list[tuple[str,
         ("since start", f"{_text(state, 'putts')} putts, {_text(state, 'sessions')} sessions"),
         ("model", f"{_text(state, 'model')} (sha256 {_text(state, 'model_sha256')[:12]})"),
         ("calibration", _text(state, "calibration")),
+        *_optional_rows(state),
+        ("uploads", _uploads_line(state)),
+        ("last upload", _last_upload_line(state, time.time())),
         ("config hash", _text(state, "config_hash")[:12]),
         ("version", _text(state, "version")),
         ("pid", _text(state, "pid")),

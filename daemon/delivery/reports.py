@@ -51,6 +51,8 @@ class ReportContext:
     software_version: str
     model_version: str
     calibration_version: str
+    # Start times (source clock) of putts counted while the calibration did not match the scene.
+    under_drift: frozenset[float] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ def report_json(report: SessionReport) -> dict[str, Any]:
     """The report as a JSON-serialisable object: flat API fields first, then the original sections."""
     context = report.context
     duration = round(report.duration_seconds, 2)
+    drifted = [row.index for row in report.putts if row.putt.start_time in context.under_drift]
     time_stats = {
         "putts_per_minute": round(report.putts_per_minute, 2),
         "makes_per_minute": round(report.makes_per_minute, 2),
@@ -177,6 +180,8 @@ def report_json(report: SessionReport) -> dict[str, Any]:
         "software_version": context.software_version,
         "model_version": context.model_version,
         "calibration_version": context.calibration_version,
+        # Only when some were: these putts were counted with regions the scene no longer matched.
+        **({"putts_under_calibration_drift": drifted} if drifted else {}),
         "total_putts": report.total_putts,
         "total_makes": report.total_makes,
         "total_misses": report.total_misses,

@@ -1,7 +1,8 @@
 """Session boundaries stage: putts in, finished `Session`s out, every putt journalled the moment it lands.
 
-A session starts with its first putt and ends after `idle_timeout` seconds without one, at `max_duration`,
-on an explicit end, or at shutdown; a session with no putt does not exist. It spans its first putt's start
+A session starts with its first putt, or earlier when asked (`start`), and ends after `idle_timeout` seconds
+without one, at `max_duration`, on an explicit end, or at shutdown; a session that ends with no putt does not
+exist (no journal, no `Session`). It spans its first putt's start
 to its last putt's classification. Each putt is appended to `<journal_dir>/<session_id>.journal` (JSON lines,
 fsynced) before anything else happens, so a kill -9 or power cut loses nothing: `recover()` finalises an old
 journal or resumes one whose last putt is within the idle timeout.
@@ -76,7 +77,9 @@ class SessionKeeper:
 
     @property
     def active_session_id(self) -> str | None:
-        return self._active.session_id if self._active else None
+        """The open session's id; safe to read from another thread."""
+        active = self._active
+        return active.session_id if active else None
 
     @property
     def active_putts(self) -> tuple[PuttEvent, ...]:
@@ -99,7 +102,8 @@ class SessionKeeper:
             finished = self._close("max_duration")
         records: list[dict[str, Any]] = []
         if self._active is None:
-            self._active = self._open(event, epoch_offset)
+            self._active = self._open(event.start_time, epoch_offset)
+        if not self._active.putts:
             records.append({"session": self._header(self._active)})
         self._active.putts.append(event)
         records.append({"putt": _putt_record(event)})
@@ -113,12 +117,19 @@ class SessionKeeper:
         """Close the open session if it has gone idle or run too long by source time T."""
         if self._active is None:
             return None
-        last = self._active.putts[-1].time
+        last = self._active.putts[-1].time if self._active.putts else self._active.start_time
         if t - last >= self._config.idle_timeout:
             return self._close("idle")
         if t - self._active.start_time >= self._config.max_duration:
             return self._close("max_duration")
         return None
+
+    def start(self, t: float, epoch_offset: float) -> str | None:
+        """Open a session at source time T; returns its id, or None when one is open already."""
+        if self._active is not None:
+            return None
+        self._active = self._open(t, epoch_offset)
+        return self._active.session_id
 
     def end(self, reason: EndReason) -> Session | None:
         """Close the open session now (a command, or shutdown)."""
@@ -150,13 +161,13 @@ class SessionKeeper:
             finished.append(self._session(active, "recovered"))
         return finished
 
-    def _open(self, event: PuttEvent, epoch_offset: float) -> _Active:
-        start_ms = round((event.start_time + epoch_offset) * 1000)
+    def _open(self, start_time: float, epoch_offset: float) -> _Active:
+        start_ms = round((start_time + epoch_offset) * 1000)
         session_id = f"{self._config.device_id}_{start_ms}"
         self._config.journal_dir.mkdir(parents=True, exist_ok=True)
         journal = self._config.journal_dir / f"{session_id}{JOURNAL_SUFFIX}"
         logger.info("session %s started", session_id)
-        return _Active(session_id, event.start_time, epoch_offset, [], journal)
+        return _Active(session_id, start_time, epoch_offset, [], journal)
 
     def _header(self, active: _Active) -> dict[str, Any]:
         return {
@@ -164,10 +175,13 @@ class SessionKeeper:
             "start_time": active.start_time, "epoch_offset": active.epoch_offset,
         }  # fmt: skip
 
-    def _close(self, reason: EndReason) -> Session:
+    def _close(self, reason: EndReason) -> Session | None:
         assert self._active is not None  # noqa: S101  # callers check
-        session = self._session(self._active, reason)
-        self._active = None
+        active, self._active = self._active, None
+        if not active.putts:  # started on request and never putted on: nothing to report
+            logger.info("session %s ended (%s) with no putt; dropped", active.session_id, reason)
+            return None
+        session = self._session(active, reason)
         logger.info("session %s ended (%s) with %d putts", session.session_id, reason, len(session.putts))
         return session
 

@@ -4,27 +4,27 @@ Contract: `MqttOutlet` is an `EventSink`. `start()` hands the connection to paho
 (`connect_async` + `loop_start`, reconnecting with a 1-60 s backoff) and never blocks or raises for a broker
 that is down. Under `<prefix>` (default `puttbox/<device_id>`): `availability` is `online` (retained) on
 every connect and `offline` as the Last Will and before a clean disconnect; `state` is the newest
-`ServiceState` as retained JSON, re-sent on every connect; `putt`, `session` and `error` are QoS 1 events.
-No call blocks the vision loop: while the link is down the newest state is kept and events wait in a bounded
-queue (the oldest dropped and counted past `max_queued`), sent in order right after `online` on reconnect.
-Events paho had already written when a silent link loss went unnoticed are re-sent by paho itself after
-those. The link logs once when it goes down, once when it comes back, and once per refused login.
-With `commands`, `<prefix>/cmd/<name>` (a JSON object or empty payload) is answered on `.../result`.
+`ServiceState` as retained JSON, published when what an operator sees changes, every `state_interval`
+seconds for the meters, and on every connect; `putt`, `session` and `error` are QoS 1 events.
+No call blocks the vision loop: events go to a bounded `EventQueue` (the oldest dropped and counted past
+`max_queued`) that sends them in order while the link is up, each once the broker acknowledged the one
+before, so a link lost without a word (a half-open connection, found by paho's keep-alive) loses and
+reorders none. The link logs once when it goes down, once when it comes back, and once per refused login.
+With `commands`, `<prefix>/cmd/<name>` is answered on `.../result` (see `mqtt_commands`); `snapshot`
+publishes a JPEG to `<prefix>/snapshot` (QoS 1, not retained).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import re
 import secrets
 import threading
-from collections import deque
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -32,24 +32,26 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import SecretStr
 
 from daemon.models import PuttEvent, ServiceState, Session
+from daemon.outlets.mqtt_commands import CommandOptions, CommandRunner, Commands
 from daemon.outlets.mqtt_discovery import (
     NOT_AVAILABLE,
-    CommandError,
     DiscoveryTarget,
-    command_arguments,
     discovery_messages,
     problem_events,
     problem_lines,
     putt_json,
     session_json,
+    state_json,
+    state_looks,
 )
+from daemon.outlets.mqtt_queue import EventQueue
 
 if TYPE_CHECKING:
     from daemon.delivery.reports import SessionReport
 
 logger = logging.getLogger(__name__)
 
-CLOSE_WAIT = 2.0  # seconds close() waits for `offline` to reach the broker
+CLOSE_WAIT = 2.0  # seconds close() waits for queued events, then again for `offline`, to reach the broker
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]+")  # no topic separators or wildcards
 Link = Literal["new", "up", "down", "refused", "closed"]
 
@@ -73,6 +75,7 @@ class MqttConfig:
     ha_discovery: bool = True
     discovery_prefix: str = "homeassistant"
     commands: bool = False
+    snapshots: bool = False
     max_queued: int = 1000
     max_payload: int = 4096
 
@@ -81,8 +84,8 @@ class MqttConfig:
             raise ValueError(f"MQTT device id must be letters, digits, _ or - (got {self.device_id!r})")
         if not 0 < self.port < 65536:
             raise ValueError(f"MQTT port must be 1-65535 (got {self.port})")
-        if self.keepalive < 1 or self.max_queued < 1 or self.max_payload < 1:
-            raise ValueError("MQTT keepalive, max_queued and max_payload must be positive")
+        if self.keepalive < 1 or self.max_queued < 1 or self.max_payload < 1 or self.state_interval <= 0:
+            raise ValueError("MQTT keepalive, state_interval, max_queued and max_payload must be positive")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("MQTT tls_cert and tls_key go together")
         if any(c in self.topic_prefix for c in "+#") or self.topic_prefix.endswith("/"):
@@ -96,43 +99,35 @@ class MqttConfig:
         return self.topic_prefix or f"puttbox/{self.device_id}"
 
 
-class Commands(Protocol):
-    """What the service lets MQTT ask of it."""
-
-    def end_session(self) -> None:
-        """End the open session now."""
-        ...
-
-    def publish_state_now(self) -> None:
-        """Hand the current state to the outlets now."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    topic: str
-    payload: str
-
-
 class MqttOutlet:
     """Publishes the service's state and events to an MQTT broker and takes its commands."""
 
-    def __init__(self, config: MqttConfig, *, commands: Commands | None = None, version: str = "") -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        *,
+        commands: Commands | None = None,
+        version: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
-        self._commands = commands
         self._version = version
+        self._clock = clock
         self._prefix = config.prefix
-        self._lock = threading.Lock()  # orders events: the link flag, the queue and publishes under it
-        self._pending: deque[_Event] = deque()
-        self._dropped = 0
+        self._lock = threading.Lock()  # guards the fields below; never held while calling paho
+        self._state_lock = threading.Lock()  # keeps retained state publishes in order
+        self._events = EventQueue(config.max_queued)
         self._online = False
         self._link: Link = "new"
         self._state: str | None = None
+        self._looks: ServiceState | None = None  # as last published
+        self._next_state = 0.0
         self._problems: dict[str, str] = {}  # condition -> its latest line
         self._client: mqtt.Client | None = None
-        self._handlers: dict[str, Callable[[], None]] = {"state": self._command_state}
-        if commands is not None:
-            self._handlers["session/end"] = commands.end_session
+        self._runner = CommandRunner(
+            commands,
+            CommandOptions(config.max_payload, config.snapshots, self._publish_state, self._publish_snapshot),
+        )
 
     @property
     def connected(self) -> bool:
@@ -140,9 +135,14 @@ class MqttOutlet:
         return self._online
 
     @property
+    def unacknowledged(self) -> int:
+        """Events queued, or sent and not yet acknowledged by the broker."""
+        return self._events.unacknowledged
+
+    @property
     def dropped(self) -> int:
         """Events dropped because the queue was full while the broker was away."""
-        return self._dropped
+        return self._events.dropped
 
     def start(self) -> None:
         """Start connecting on paho's thread; returns at once, whether or not the broker is up."""
@@ -166,31 +166,36 @@ class MqttOutlet:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = lambda _client, _userdata, mid, _reason, _props: self._events.acknowledged(mid)
         self._client = client
+        self._events.start(lambda topic, payload: client.publish(topic, payload, qos=1).mid)
         client.connect_async(config.host, config.port, config.keepalive)
         client.loop_start()
 
     def putt(self, event: PuttEvent, session_id: str) -> None:
-        """Publish the putt event, or queue it while the broker is away."""
-        self._emit(f"{self._prefix}/putt", putt_json(event, session_id))
+        """Queue the putt event for the broker."""
+        self._events.put(f"{self._prefix}/putt", putt_json(event, session_id))
 
     def session(self, session: Session, report: SessionReport) -> None:
-        """Publish the session summary, the same totals as its report."""
-        self._emit(f"{self._prefix}/session", session_json(session, report))
+        """Queue the session summary, the same totals as its report."""
+        self._events.put(f"{self._prefix}/session", session_json(session, report))
 
     def state(self, state: ServiceState) -> None:
-        """Publish STATE (retained) and an `error` event for each problem that appeared or cleared."""
-        payload = json.dumps(dataclasses.asdict(state))
+        """Keep STATE; publish it (retained) if it looks different or the interval is up; and an `error`
+        event for each problem that appeared or cleared."""
+        looks, now = state_looks(state), self._clock()
         with self._lock:
-            self._state = payload
-            if self._online and self._client is not None:
-                self._client.publish(f"{self._prefix}/state", payload, qos=1, retain=True)
+            self._state = state_json(state)
+            due = looks != self._looks or now >= self._next_state
+        if due:
+            self._publish_state(looks)
         previous, self._problems = self._problems, problem_lines(state.problems)
         for event in problem_events(previous, self._problems):
-            self._emit(f"{self._prefix}/error", event)
+            self._events.put(f"{self._prefix}/error", event)
 
     def close(self) -> None:
-        """Publish `offline`, wait briefly for it, disconnect and stop paho's thread."""
+        """Give queued events a moment to go, publish `offline`, disconnect, stop paho's thread."""
+        self._events.drain(CLOSE_WAIT)
         with self._lock:
             client, online = self._client, self._online
             self._link = "closed"
@@ -204,24 +209,26 @@ class MqttOutlet:
                 logger.debug("MQTT offline message not sent: %s", err)
         client.disconnect()
         client.loop_stop()
+        self._events.stop()
         with self._lock:
             self._online = False
-        if self._pending:
-            logger.warning("MQTT outlet closed with %d events never sent", len(self._pending))
+        unsent = self._events.unacknowledged
+        if unsent:
+            logger.warning("MQTT outlet closed with %d events not acknowledged", unsent)
 
-    def _emit(self, topic: str, payload: str) -> None:
-        with self._lock:
-            if self._online and self._client is not None:
-                self._client.publish(topic, payload, qos=1)
-                return
-            if len(self._pending) >= self._config.max_queued:
-                self._pending.popleft()
-                self._dropped += 1
-                if self._dropped == 1:
-                    logger.warning(
-                        "MQTT queue full (%d events): dropping the oldest", self._config.max_queued
-                    )
-            self._pending.append(_Event(topic, payload))
+    def _publish_state(self, looks: ServiceState | None = None) -> None:
+        with self._state_lock:
+            with self._lock:
+                client, payload = self._client, self._state
+                if not self._online or client is None or payload is None:
+                    return
+                self._next_state = self._clock() + self._config.state_interval
+                self._looks = looks or self._looks
+            client.publish(f"{self._prefix}/state", payload, qos=1, retain=True)
+
+    def _publish_snapshot(self, picture: bytes) -> None:
+        if self._client is not None:
+            self._client.publish(f"{self._prefix}/snapshot", picture, qos=1)
 
     # paho's thread from here on: every callback catches at the top, a raise would kill the network loop.
 
@@ -253,24 +260,20 @@ class MqttOutlet:
                 return
             again = self._link in ("down", "refused")
             self._link = "up"
-            client.publish(f"{prefix}/availability", "online", qos=1, retain=True)
-            if config.ha_discovery:
-                client.subscribe(f"{config.discovery_prefix}/status", qos=1)
-                self._publish_discovery(client)
-            if config.commands:
-                client.subscribe([(f"{prefix}/cmd/+", 1), (f"{prefix}/cmd/session/+", 1)])
-            if self._state is not None:
-                client.publish(f"{prefix}/state", self._state, qos=1, retain=True)
-            sent = len(self._pending)
-            while self._pending:
-                event = self._pending.popleft()
-                client.publish(event.topic, event.payload, qos=1)
-            dropped, self._dropped = self._dropped, 0
+        client.publish(f"{prefix}/availability", "online", qos=1, retain=True)
+        if config.ha_discovery:
+            client.subscribe(f"{config.discovery_prefix}/status", qos=1)
+            self._publish_discovery(client)
+        if config.commands:
+            client.subscribe([(f"{prefix}/cmd/+", 1), (f"{prefix}/cmd/session/+", 1)])
+        with self._lock:
             self._online = True
+        queued, dropped = self._events.link_up()
+        self._publish_state()
         where = f"{config.host}:{config.port}"
         if again:
             logger.info(
-                "MQTT broker %s reachable again; %d queued events sent, %d dropped", where, sent, dropped
+                "MQTT broker %s reachable again; sending %d queued events, %d dropped", where, queued, dropped
             )
         else:
             logger.info("MQTT broker %s connected", where)
@@ -298,6 +301,7 @@ class MqttOutlet:
             logger.exception("MQTT on_disconnect failed")
 
     def _went_down(self, message: str) -> None:
+        self._events.link_down()
         with self._lock:
             self._online = False
             if self._link in ("down", "refused", "closed"):
@@ -320,31 +324,5 @@ class MqttOutlet:
         commands = f"{self._prefix}/cmd/"
         if not config.commands or not topic.startswith(commands) or topic.endswith("/result"):
             return
-        name = topic.removeprefix(commands)
-        try:
-            self._run(name, bytes(message.payload))
-        except CommandError as err:
-            answer: dict[str, object] = {"ok": False, "error": str(err)}
-        else:
-            answer = {"ok": True}
-        client.publish(f"{topic}/result", json.dumps(answer), qos=1)
-
-    def _run(self, name: str, payload: bytes) -> None:
-        """Check and run command NAME; CommandError says why it was refused."""
-        command_arguments(payload, self._config.max_payload)  # no command takes arguments yet
-        handler = self._handlers.get(name)
-        if handler is None:
-            raise CommandError(f"unknown command {name!r}")
-        logger.info("MQTT command %s", name)
-        try:
-            handler()
-        except Exception as err:  # the service's own failure: answer it, keep the network loop alive
-            logger.exception("MQTT command %s failed", name)
-            raise CommandError(f"{name} failed: {err}") from err
-
-    def _command_state(self) -> None:
-        with self._lock:
-            if self._state is not None and self._client is not None:
-                self._client.publish(f"{self._prefix}/state", self._state, qos=1, retain=True)
-        if self._commands is not None:
-            self._commands.publish_state_now()
+        answer = self._runner.answer(topic.removeprefix(commands), bytes(message.payload))
+        client.publish(f"{topic}/result", answer, qos=1)

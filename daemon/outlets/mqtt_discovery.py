@@ -3,7 +3,8 @@
 Contract: every function here is pure; `daemon.outlets.mqtt` publishes what they return. `putt_json`,
 `session_json` (the report's flat totals) and `problem_events` (one `error` event per problem condition that
 appeared or cleared; a condition is its line with numbers masked, so a growing count stays one condition)
-build the event payloads; `command_arguments` checks a command's payload. `discovery_messages` gives one
+build the event payloads; `state_json` the state's, and `state_looks` what of it an operator watches change
+(the state without its meters). `discovery_messages` gives one
 retained config message per entity, all on one device (`puttbox_<device_id>`), each reading the box's
 retained state topic with a `value_template` and tied to its availability topic, so Home Assistant greys the
 entities out when the Last Will says `offline`.
@@ -11,6 +12,7 @@ entities out when the Last Will says `offline`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from daemon.delivery.reports import report_json
-from daemon.models import PuttEvent, Session
+from daemon.models import PuttEvent, ServiceState, Session
 
 if TYPE_CHECKING:
     from daemon.delivery.reports import SessionReport
@@ -48,21 +50,14 @@ def session_json(session: Session, report: SessionReport) -> str:
     return json.dumps({"session_id": session.session_id} | {key: flat[key] for key in SESSION_FIELDS})
 
 
-class CommandError(Exception):
-    """A command that was refused; its message is the answer's `error`."""
+def state_json(state: ServiceState) -> str:
+    """The retained `state` payload."""
+    return json.dumps(dataclasses.asdict(state))
 
 
-def command_arguments(payload: bytes, max_payload: int) -> dict[str, object]:
-    """A command's arguments: PAYLOAD must be at most MAX_PAYLOAD bytes of a JSON object, or empty."""
-    if len(payload) > max_payload:
-        raise CommandError(f"payload over {max_payload} bytes")
-    try:
-        arguments = json.loads(payload) if payload.strip() else {}
-    except ValueError as err:  # UnicodeDecodeError is one
-        raise CommandError(f"payload is not JSON: {err}") from err
-    if not isinstance(arguments, dict):
-        raise CommandError("payload must be a JSON object")
-    return arguments
+def state_looks(state: ServiceState) -> ServiceState:
+    """STATE without the meters that move on every frame: a change here is published at once."""
+    return dataclasses.replace(state, fps=0.0, inference_ms=0.0, gate_skipped=0.0, updated_at=0.0, uptime=0.0)
 
 
 def problem_lines(problems: tuple[str, ...]) -> dict[str, str]:

@@ -18,14 +18,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import cv2
 from daemon import __version__
+from daemon.atomicfile import write_atomic
 from daemon.configuration import effective_lines
 from daemon.delivery.reports import ReportContext, ReportFolder, build_report
 from daemon.delivery.sessions import SessionKeeper
 from daemon.errors import ConfigError, PuttDaemonError
 from daemon.models import EndReason, Frame, PuttEvent, ServiceState, ServiceStatus, Session, SessionProgress
 from daemon.outlets.mqtt import MqttOutlet
+from daemon.outlets.mqtt_commands import CommandError
 from daemon.service.delivery import Delivery
+from daemon.service.model_update import ModelUpdater, PreparedModel, UpdateStatus
 from daemon.service.plan import ServicePlan, ServiceResult
 from daemon.service.wiring import StageConfigs, camera_openers, changed_stages, replay_source, stage_configs
 from daemon.settings import Settings
@@ -36,16 +40,20 @@ from daemon.vision.camera import (
 )
 from daemon.vision.classifier import PuttClassifier
 from daemon.vision.detector import BallDetector, file_sha256
+from daemon.vision.drift_watch import DriftFollow
 from daemon.vision.feeds import FrameFeed, LiveFeed, ReplayFeed
 from daemon.vision.meter import LoopMeter
 from daemon.vision.motion_gate import MotionGate
-from daemon.vision.pipeline import VisionPipeline
+from daemon.vision.overlay import draw_regions
+from daemon.vision.pipeline import PipelineStep, VisionPipeline
 from daemon.vision.tracker import BallTracker
 
 logger = logging.getLogger(__name__)
 
 RETRY_UNDELIVERED = 30.0  # seconds between attempts to hand a session to a sink that failed
 ENV_FILE_POLL = 2.0  # seconds between looks at the env file for a replacement
+SNAPSHOT_FILE = "snapshot.jpg"  # under the state folder: the newest frame, written on SIGUSR1
+JPEG_QUALITY = 90
 
 
 @dataclass(slots=True)
@@ -55,6 +63,10 @@ class _Vision:
     pipeline: VisionPipeline
     calibration: Calibration
     size: tuple[int, int]
+    crop: tuple[int, int, int, int]
+    gate: MotionGate | None  # kept, with the tracker and classifier, when a model update swaps the detector
+    tracker: BallTracker
+    classifier: PuttClassifier
 
 
 class Service:
@@ -68,7 +80,10 @@ class Service:
         self._stop_reason: EndReason | None = None
         self._reload_requested = False
         self._end_requested = False
+        self._start_requested = False
         self._state_requested = False
+        self._snapshot_requested = False
+        self._newest_frame: Frame | None = None
         self._calibration = self._load_calibration()
         BallDetector.open(self._configs.detector).close()  # a bad model stops the start, not the first frame
         self._model_sha = ""
@@ -104,6 +119,8 @@ class Service:
         self._next_env_poll = 0.0
         self._env_stamp = _file_stamp(plan.env_file)
         self._status: ServiceStatus = "starting"
+        self._updater: ModelUpdater | None = None
+        self._drift = self._make_drift()
 
     # --- control, from signal handlers or another thread
 
@@ -119,9 +136,32 @@ class Service:
         """End the open session between two frames, as an operator asked (reason `command`)."""
         self._end_requested = True
 
+    def start_session(self) -> None:
+        """Open a session between two frames, as an operator asked; refused while one is open."""
+        open_id = self._keeper.active_session_id
+        if open_id is not None:
+            raise CommandError(f"session {open_id} is already open")
+        self._start_requested = True
+
     def publish_state_now(self) -> None:
         """Publish the state at the next turn of the loop, whether or not it changed."""
         self._state_requested = True
+
+    def request_snapshot(self) -> None:
+        """Write the newest frame to `snapshot.jpg` in the state folder between two frames."""
+        self._snapshot_requested = True
+
+    def snapshot_jpeg(self, draw: bool) -> bytes | None:  # noqa: FBT001  # the MQTT commands' protocol
+        """The newest frame as JPEG, with the calibrated regions if DRAW; None before the first frame."""
+        frame, vision = self._newest_frame, self._vision
+        if frame is None:
+            return None
+        image = frame.image
+        if draw and vision is not None and vision.size == (frame.width, frame.height):
+            image = image.copy()
+            draw_regions(image, vision.calibration, labels=True)
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        return bytes(encoded) if ok else None
 
     # --- building
 
@@ -137,20 +177,21 @@ class Service:
             return LiveFeed(config, camera_openers()[source_kind(config.source)], self._clock.monotonic)
         return ReplayFeed(lambda: replay_source(config))
 
+    def _make_drift(self) -> DriftFollow:
+        live = self._plan.mode == "live"
+        return DriftFollow(self._configs.drift, self._calibration_path(), background=live)
+
     def _build_vision(self, width: int, height: int) -> _Vision:
-        calibration = self._calibration.scaled(width, height)
+        calibration = self._drift.counting(self._calibration.scaled(width, height))
         configs = self._configs
         crop = calibration.bounds()
         detector = BallDetector.open(replace(configs.detector, crop=crop))
         gate = None if configs.gate is None else MotionGate(replace(configs.gate, crop=crop))
-        pipeline = VisionPipeline(
-            detector=detector,
-            gate=gate,
-            tracker=BallTracker(configs.tracker),
-            classifier=PuttClassifier(calibration, configs.classifier),
-        )
+        tracker = BallTracker(configs.tracker)
+        classifier = PuttClassifier(calibration, configs.classifier)
+        pipeline = VisionPipeline(detector=detector, gate=gate, tracker=tracker, classifier=classifier)
         logger.info("vision stages built for %dx%d frames", width, height)
-        return _Vision(pipeline, calibration, (width, height))
+        return _Vision(pipeline, calibration, (width, height), crop, gate, tracker, classifier)
 
     def _context(self) -> ReportContext:
         return ReportContext(
@@ -158,6 +199,7 @@ class Service:
             software_version=__version__,
             model_version=self._model_sha[:12],
             calibration_version=file_sha256(self._calibration_path())[:12],
+            under_drift=self._drift.under_drift,
         )  # fmt: skip
 
     # --- running
@@ -175,6 +217,7 @@ class Service:
             tuple(self._report_folder.written),
             self._meter.frames,
             self._stop_reason or "shutdown",
+            self._drift.describe(),
         )
 
     def _start(self) -> None:
@@ -184,6 +227,7 @@ class Service:
             self._mqtt.start()  # connects in the background: a broker that is down delays nothing
         for session in self._keeper.recover(self._clock.wall()):
             self._finished(session)
+        self._start_model_update()
         self._feed.start()
         if self._plan.mode == "live":
             self._wait_first_frame()
@@ -212,6 +256,12 @@ class Service:
             if self._end_requested:
                 self._end_requested = False
                 self._end_by_command()
+            if self._start_requested:
+                self._start_requested = False
+                self._start_by_command()
+            if self._snapshot_requested:
+                self._snapshot_requested = False
+                self._write_snapshot()
             frame = self._feed.next(0.2)
             if frame is not None:
                 self._on_frame(frame)
@@ -223,6 +273,9 @@ class Service:
                 self._plan.lifecycle.heartbeat()
 
     def _on_frame(self, frame: Frame) -> None:
+        prepared = self._updater.take() if self._updater is not None else None
+        if prepared is not None:
+            self._swap_model(prepared, frame.index)
         vision = self._vision
         if vision is None or vision.size != (frame.width, frame.height):
             if vision is not None:
@@ -230,11 +283,28 @@ class Service:
                 vision.pipeline.close()
             vision = self._vision = self._build_vision(frame.width, frame.height)
         step = vision.pipeline.process(frame)
+        self._newest_frame = frame
         self._last_frame_mono = self._clock.monotonic()
         self._meter.add(step, self._last_frame_mono)
         for observer in self._plan.observers:
             observer.add(frame, step)
         self._decide(step.putts)
+        self._watch_drift(frame, step, vision)
+
+    def _watch_drift(self, frame: Frame, step: PipelineStep, vision: _Vision) -> None:
+        """Check for a moved camera while the scene is still; count on with regions that follow the rig."""
+        still = not vision.pipeline.putt_in_progress and (vision.gate is None or not step.detected)
+        if not self._drift.offer(frame, self._calibration.scaled(frame.width, frame.height), still=still):
+            return
+        problem = self._drift.problem
+        if problem is None:
+            self._problems.pop("calibration_drift", None)
+        else:
+            self._problems["calibration_drift"] = problem
+        if self._drift.counting(self._calibration.scaled(frame.width, frame.height)) != vision.calibration:
+            self._decide(vision.pipeline.flush(frame.timestamp))
+            vision.pipeline.close()
+            self._vision = None  # rebuilt on the next frame with the regions moved
 
     def _decide(self, putts: tuple[PuttEvent, ...]) -> None:
         for putt in putts:
@@ -242,6 +312,7 @@ class Service:
             if split is not None:
                 self._finished(split)
             self._putts.append(putt)
+            self._drift.note(putt)
             session_id = self._keeper.active_session_id or ""
             logger.info("putt %s in session %s", putt.detail, session_id, extra={"SESSION_ID": session_id})
             for sink in self._event_sinks:
@@ -291,6 +362,10 @@ class Service:
             self._event_sinks.append(self._mqtt)
             self._mqtt.start()
 
+    def _start_by_command(self) -> None:
+        if self._keeper.start(self._feed.now(), self._epoch_offset()) is None:
+            logger.info("start of a session asked for, but one is open already")
+
     def _end_by_command(self) -> None:
         vision = self._vision
         if vision is not None:
@@ -300,6 +375,19 @@ class Service:
             logger.info("end of session asked for, but no session is open")
             return
         self._finished(ended)
+
+    def _write_snapshot(self) -> None:
+        picture = self.snapshot_jpeg(draw=False)
+        if picture is None:
+            logger.warning("snapshot asked for, but no camera frame has come yet")
+            return
+        path = self._configs.state_dir / SNAPSHOT_FILE
+        try:
+            write_atomic(path, picture, mode=0o640)  # it shows the room
+        except OSError as err:
+            logger.error("cannot write the snapshot %s: %s", path, err)  # noqa: TRY400  # the reason is the message
+            return
+        logger.info("snapshot written to %s", path)
 
     # --- sessions leaving the loop
 
@@ -370,6 +458,10 @@ class Service:
         logger.info("reload: applying changes to %s (%s)", ", ".join(changed), what)
         old, self._configs, self._settings = self._configs, new, settings
         self._calibration = calibration
+        if {"calibration", "calibration_file", "drift"} & set(changed):
+            self._drift.close()  # a new calibration comes with its own reference, or none
+            self._drift = self._make_drift()
+            self._problems.pop("calibration_drift", None)
         self._identify()
         logging.getLogger().setLevel(new.log_level)
         if self._delivery is not None:
@@ -381,6 +473,9 @@ class Service:
         if new.state_dir != old.state_dir:
             logger.warning("reload: PUTT_STATE_DIR takes effect at the next start")
         self._keeper.reconfigure(replace(new.sessions, journal_dir=old.sessions.journal_dir))
+        if new.model_update != old.model_update:
+            self._stop_model_update()
+            self._start_model_update()
         if new.camera != old.camera and self._plan.mode == "live":
             self._feed.stop()
             self._feed = self._make_feed()
@@ -398,6 +493,9 @@ class Service:
         problems = dict(self._problems)
         if camera != "ok":
             problems["camera"] = f"camera {camera}: {self._feed.reason}"
+        update = self._update_status()
+        if update.state == "rejected":
+            problems["model_update"] = f"model update rejected: {update.detail}"
         progress = None
         session_id = self._keeper.active_session_id
         if session_id is not None:
@@ -428,7 +526,10 @@ class Service:
             updated_at=self._clock.wall(),
             uptime=round(mono - self._started_mono, 1),
             problems=tuple(problems.values()),
+            model_update=update.state,
+            model_update_error=update.detail,
             **self._delivery_fields(),
+            **self._drift.state_fields(),
         )
 
     def _delivery_fields(self) -> dict[str, Any]:
@@ -459,7 +560,7 @@ class Service:
         # key is cheap on purpose: it is looked at on every turn of the loop.
         key = (
             self._status, self._feed.camera, self._keeper.active_session_id, self._keeper.active_count,
-            len(self._putts), len(self._sessions), tuple(self._problems.values()),
+            len(self._putts), len(self._sessions), tuple(self._problems.values()), self._update_status(),
         )  # fmt: skip
         if not force and key == self._last_state and mono < self._next_state:
             return
@@ -469,11 +570,54 @@ class Service:
         for sink in self._event_sinks:
             sink.state(state)
 
-    def _identify(self) -> None:
-        """Hash the model and the effective configuration once, at start and on each reload."""
-        self._model_sha = file_sha256(self._configs.detector.path)
+    def _identify(self, model_sha: str = "") -> None:
+        """Hash the model (unless MODEL_SHA says it) and the effective configuration: start, reload, update."""
+        self._model_sha = model_sha or file_sha256(self._configs.detector.path)
         text = repr(self._configs) + repr(sorted(self._calibration.polygons.items()))
         self._config_hash = hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    # --- model updates
+
+    def _start_model_update(self) -> None:
+        """Fetch the model PUTT_MODEL_URL names, live only: a replay keeps the model it started with."""
+        update = self._configs.model_update
+        if update is None or self._plan.mode != "live" or self._configs.detector.path == update.target:
+            return
+        self._updater = ModelUpdater(update, self._configs.detector)
+        self._updater.start()
+
+    def _stop_model_update(self) -> None:
+        if self._updater is not None:
+            self._updater.stop()
+            self._updater = None
+
+    def _update_status(self) -> UpdateStatus:
+        update = self._configs.model_update
+        if update is not None and self._configs.detector.path == update.target:
+            return UpdateStatus("installed")
+        if self._updater is not None:
+            return self._updater.status
+        return UpdateStatus("off")
+
+    def _swap_model(self, prepared: PreparedModel, frame_index: int) -> None:
+        """Run the accepted model from this frame on; the tracker and the putt under way carry on."""
+        detector = replace(self._configs.detector, path=prepared.path, sha256=prepared.sha256)
+        self._configs = replace(self._configs, detector=detector)
+        self._identify(prepared.sha256)
+        vision = self._vision
+        if vision is None:
+            prepared.detector.close()  # the next frame builds the stages, from the file now named
+        else:
+            # The session ONNX Runtime opened on the updater's thread, given this frame size's crop.
+            opened = prepared.detector
+            swapped = BallDetector(replace(detector, crop=vision.crop), opened.session, opened.info)
+            old = vision.pipeline
+            vision.pipeline = VisionPipeline(
+                detector=swapped, gate=vision.gate, tracker=vision.tracker, classifier=vision.classifier
+            )
+            old.close()
+        logger.info("model update: %s in use from frame %d", prepared.path.name, frame_index)
+        self._publish_state(self._clock.monotonic(), force=True)
 
     # --- stopping
 
@@ -483,7 +627,9 @@ class Service:
         if self._plan.lifecycle is not None:
             self._plan.lifecycle.stopping()
         self._set_status("stopping")
+        self._stop_model_update()
         self._feed.stop()
+        self._drift.close()
         if self._vision is not None:
             self._decide(self._vision.pipeline.flush(self._feed.now()))
         last = self._keeper.end(reason)
@@ -504,7 +650,8 @@ class Service:
 
 
 def install_signal_handlers(service: Service) -> None:
-    """SIGTERM and SIGINT stop the service cleanly; SIGHUP reloads its settings."""
+    """SIGTERM and SIGINT stop the service cleanly; SIGHUP reloads its settings and calibration; SIGUSR1
+    writes the newest frame to the state folder."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %s: stopping", signal.Signals(signum).name)
@@ -516,6 +663,7 @@ def install_signal_handlers(service: Service) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: service.request_snapshot())
 
 
 def _file_stamp(path: Path | None) -> tuple[int, int, int] | None:

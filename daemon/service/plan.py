@@ -71,3 +71,4 @@ class ServiceResult:
     reports: tuple[Path, ...]
     frames: int
     end_reason: EndReason
+    calibration_drift: str = ""  # the last calibration drift check's line, "" when none ran

@@ -14,6 +14,7 @@ from daemon.delivery.sessions import SessionConfig
 from daemon.delivery.spool import SpoolConfig
 from daemon.delivery.uploader import UploadConfig
 from daemon.outlets.mqtt import MqttConfig
+from daemon.service.model_update import ModelUpdateConfig, installed_model
 from daemon.settings import Settings
 from daemon.vision.camera import (
     CameraConfig,
@@ -26,6 +27,7 @@ from daemon.vision.camera import (
 )
 from daemon.vision.classifier import ClassifierConfig
 from daemon.vision.detector import DetectorConfig
+from daemon.vision.drift import DriftConfig
 from daemon.vision.motion_gate import MotionGateConfig
 from daemon.vision.tracker import TrackerConfig
 
@@ -41,6 +43,7 @@ class StageConfigs:
     classifier: ClassifierConfig
     sessions: SessionConfig
     calibration_file: Path
+    drift: DriftConfig
     device_name: str
     player_name: str  # the report's player fields come from the upload settings, not the device
     player_email: str
@@ -50,6 +53,7 @@ class StageConfigs:
     spool: SpoolConfig
     upload: UploadConfig | None  # None: no upload URL, sessions wait in the spool
     mqtt: MqttConfig | None  # None: no broker host
+    model_update: ModelUpdateConfig | None  # None: no model URL
 
 
 def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageConfigs:
@@ -58,6 +62,8 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
     gate = settings.gate
     model = settings.model
     camera = settings.camera
+    update = model_update_config(settings)
+    model_path, model_sha256 = model_file(settings, update)
     return StageConfigs(
         camera=CameraConfig(
             camera.source, camera.width, camera.height, camera.fps, camera.fourcc, camera.stall_seconds
@@ -66,8 +72,8 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
         if gate.enabled
         else None,
         detector=DetectorConfig(
-            path=model.path,
-            sha256=model.sha256,
+            path=model_path,
+            sha256=model_sha256,
             confidence=model.confidence,
             ball_class=model.ball_class,
             threads=model.threads,
@@ -81,6 +87,9 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
             state / "journal",
         ),
         calibration_file=settings.calibration.file,
+        drift=DriftConfig(
+            interval=settings.calibration.drift_interval, threshold=settings.calibration.drift_threshold
+        ),
         device_name=settings.device.name,
         player_name=settings.upload.player_name,
         player_email=settings.upload.player_email,
@@ -92,7 +101,34 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
         ),
         upload=upload_config(settings),
         mqtt=mqtt_config(settings),
+        model_update=update,
     )
+
+
+def model_update_config(settings: Settings) -> ModelUpdateConfig | None:
+    """The model updater's slice; None when no model URL is set.
+
+    Downloads live in the box's own state folder even when a command runs with another (`process`, `demo`),
+    so a replay on the box runs the model the box runs.
+    """
+    model = settings.model
+    if model.url is None:
+        return None
+    folder = settings.state.dir / "models"
+    return ModelUpdateConfig(str(model.url), model.sha256.lower(), folder, model.max_bytes)
+
+
+def model_file(settings: Settings, update: ModelUpdateConfig | None) -> tuple[Path, str]:
+    """The model to run and the sha256 it must have: a downloaded model once accepted, else PUTT_MODEL_PATH.
+
+    With a model URL, PUTT_MODEL_SHA256 names the download, so PUTT_MODEL_PATH runs unchecked until it is in.
+    """
+    if update is None:
+        return settings.model.path, settings.model.sha256
+    installed = installed_model(update)
+    if installed is not None:
+        return installed, update.sha256
+    return settings.model.path, ""
 
 
 def mqtt_config(settings: Settings) -> MqttConfig | None:
@@ -104,7 +140,8 @@ def mqtt_config(settings: Settings) -> MqttConfig | None:
         host=mqtt.host, device_id=settings.device.id, port=mqtt.port, device_name=settings.device.name,
         topic_prefix=mqtt.topic_prefix, username=mqtt.username, password=mqtt.password, tls_ca=mqtt.tls_ca,
         tls_cert=mqtt.tls_cert, tls_key=mqtt.tls_key, keepalive=mqtt.keepalive,
-        ha_discovery=mqtt.ha_discovery, commands=mqtt.commands,
+        state_interval=mqtt.state_interval, ha_discovery=mqtt.ha_discovery, commands=mqtt.commands,
+        snapshots=mqtt.snapshot,
     )  # fmt: skip
 
 

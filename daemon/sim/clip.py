@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from daemon.atomicfile import write_text_atomic
 from daemon.errors import CameraError
 from daemon.models import Frame, Image
 from daemon.progress import Progress
+from daemon.sim.perspective import FLAT, CameraChoice, CameraKind
+from daemon.sim.realism import PLAIN, Extras, Realism
 from daemon.sim.render import Renderer
 from daemon.sim.rig import Scene, make_scene
 from daemon.sim.script import ClipScript, PuttRequest
@@ -41,16 +43,20 @@ class ClipSpec:
     requests: tuple[PuttRequest, ...] | None = None
     idle_gap: tuple[float, float] = (130.0, 170.0)
     default_rig: bool = False
+    camera: CameraChoice = FLAT
+    realism: Realism = PLAIN
 
 
 def build_clip(spec: ClipSpec) -> tuple[ClipScript, Renderer, Timeline]:
     """Script a clip and prepare its renderer."""
-    scene: Scene = make_scene(spec.seed, spec.width, spec.height, spec.fps, vary_pose=not spec.default_rig)
+    scene: Scene = make_scene(
+        spec.seed, spec.width, spec.height, spec.fps, vary_pose=not spec.default_rig, camera=spec.camera
+    )
     rng = np.random.default_rng([spec.seed, 1])
     script = plan_clip(
         scene, rng, sessions=spec.sessions, putts=spec.putts, requests=spec.requests, idle_gap=spec.idle_gap
     )
-    return script, Renderer(scene, spec.seed), Timeline(script)
+    return script, Renderer(scene, spec.seed, extras=Extras.draw(spec.realism, spec.seed)), Timeline(script)
 
 
 class _Encoder:
@@ -129,7 +135,8 @@ class SimulatedCamera:
 
     @classmethod
     def from_url(cls, url: str, width: int, height: int, fps: float) -> SimulatedCamera:
-        """`sim://?seed=S&putts=M&sessions=N&realtime=1&stall_at=T&stall_for=D` (all optional)."""
+        """`sim://?seed=S&putts=M&sessions=N&realtime=1&stall_at=T&stall_for=D&camera=oblique` (all optional;
+        camera is top, oblique or random)."""
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
 
         def number(key: str, default: int) -> int:
@@ -149,8 +156,12 @@ class SimulatedCamera:
                 raise CameraError(f"{url}: {key} must be a number of seconds")
             return value
 
+        kinds: dict[str, CameraKind] = {kind: kind for kind in get_args(CameraKind)}
+        camera = kinds.get(query.get("camera", ["top"])[0])
+        if camera is None:
+            raise CameraError(f"{url}: camera must be one of {', '.join(kinds)}")
         spec = ClipSpec(number("seed", 0), number("sessions", 1), number("putts", 10), width, height, fps,
-                        default_rig=number("seed", 0) == 0)  # fmt: skip
+                        default_rig=number("seed", 0) == 0, camera=CameraChoice(camera))  # fmt: skip
         stall_for = seconds("stall_for")
         return cls(
             spec,

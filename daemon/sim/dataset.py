@@ -5,7 +5,9 @@ ramp, cup edge, catch, return track, floor), some rolling fast, some half hidden
 hard negatives with no ball at all but white specks. `meta.jsonl` says what each image holds.
 
 With `from_clips`, images are instead frames of scripted clips (the same sessions `simulate --out` renders),
-which is what the daemon's camera shows: seeds SEED*1000 + k, FRAMES_PER_CLIP frames each.
+which is what the daemon's camera shows: seeds SEED*1000 + k, FRAMES_PER_CLIP frames each. A share of either
+kind is seen by a camera at an angle (`daemon.sim.perspective`) instead of straight from above, and a share
+gets each harder look of `daemon.sim.realism` (a look-alike putter head lies on the mat away from the balls).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from daemon.models import Box
 from daemon.progress import Progress
 from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.motion import BallState
+from daemon.sim.perspective import OVERHEAD_TILT, CameraChoice
+from daemon.sim.realism import PLAIN, Extras, Realism
 from daemon.sim.render import Renderer
 from daemon.sim.rig import Scene, make_scene
 from daemon.sim.script import Occluder
@@ -46,6 +50,7 @@ class DatasetImage:
     moving: tuple[bool, ...]  # drawn with motion blur
     occluded: bool
     negative: bool
+    camera: str = "top"  # "top", "tilted" (overhead, askew) or "oblique" (from the golfer's end)
 
 
 def _random_spot(rng: np.random.Generator) -> tuple[float, float]:
@@ -56,26 +61,39 @@ def _random_spot(rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
 
 
-def render_example(seed: int, crop_share: float = 0.0) -> tuple[np.ndarray, DatasetImage]:
+def camera_for(seed: int, oblique_share: float) -> CameraChoice:
+    """The camera of dataset scene SEED: with probability OBLIQUE_SHARE one seen at an angle (two in three
+    from the golfer's end, the others from above with a tilt), else the flat top-down pose."""
+    rng = np.random.default_rng([seed, 10])
+    if rng.random() >= oblique_share:
+        return CameraChoice()
+    if rng.random() < 2 / 3:
+        return CameraChoice("oblique")
+    return CameraChoice("top", float(rng.uniform(*OVERHEAD_TILT)))
+
+
+def render_example(
+    seed: int, crop_share: float = 0.0, oblique_share: float = 0.0, realism: Realism = PLAIN
+) -> tuple[np.ndarray, DatasetImage]:
     """One random scene with 0-4 balls; boxes are the exact drawn discs, clipped to the frame.
 
     With probability CROP_SHARE the image is cut to the calibrated rig plus the detector's margin, which is
-    what the daemon's detector sees.
+    what the daemon's detector sees; with probability OBLIQUE_SHARE the rig is seen at an angle. REALISM
+    gives the share of images with each harder look.
     """
     rng = np.random.default_rng([seed, 7])
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
-    scene = make_scene(seed, width, height)
-    renderer = Renderer(scene, seed, noise_banks=1)
+    scene = make_scene(seed, width, height, camera=camera_for(seed, oblique_share))
+    extras = Extras.draw(realism, seed)
+    renderer = Renderer(scene, seed, noise_banks=1, extras=extras)
     negative = rng.random() < 0.08
     count = 0 if negative else int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
-    r = scene.ball_diameter / 2
     views = []
     for i in range(count):
         x, y = _random_spot(rng)
         speed = float(rng.choice([0.0, 0.0, rng.uniform(50, 400)]))
         state = BallState((x, y), True, speed, float(rng.uniform(-np.pi, np.pi)))
-        cx, cy = scene.to_image(x, y)
-        views.append(BallView(i + 1, Box(cx - r, cy - r, cx + r, cy + r), state, False))
+        views.append(_ball_view(scene, i + 1, state))
     occluders = []
     occluded = bool(views) and rng.random() < 0.15
     if occluded:
@@ -84,9 +102,38 @@ def render_example(seed: int, crop_share: float = 0.0) -> tuple[np.ndarray, Data
         kind = "foot" if rng.random() < 0.5 else "putter"
         near = (target[0] - float(rng.uniform(1.0, 1.6)) * d, target[1] + float(rng.uniform(-0.3, 0.3)) * d)
         occluders.append((Occluder(kind, 0.0, 1.0, near, near, 1.6 * d if kind == "foot" else d), near))
+    if extras.second_ball or extras.lookalike:
+        _harder(scene, extras, views, occluders)
     image = renderer.render(float(rng.uniform(0, 60)), views, occluders)
     crop = np.random.default_rng([seed, 8]).random() < crop_share
     return _labelled(f"sim_{seed:07d}", seed, image, scene, views, crop=crop, occluded=occluded)
+
+
+def _harder(
+    scene: Scene,
+    extras: Extras,
+    views: list[BallView],
+    occluders: list[tuple[Occluder, tuple[float, float]]],
+) -> None:
+    """A second ball right next to one of VIEWS, and a look-alike putter head away from every ball."""
+    rng = np.random.default_rng([extras.seed, 14])
+    d = scene.ball_radius_units * 2
+    if extras.second_ball and views:
+        x, y = views[int(rng.integers(len(views)))].state.position
+        a = float(rng.uniform(-np.pi, np.pi))
+        gap = float(rng.uniform(1.0, 1.5)) * d
+        beside = BallState((x + gap * np.cos(a), y + gap * np.sin(a)), True, 0.0, 0.0)
+        views.append(_ball_view(scene, len(views) + 1, beside))
+    if extras.lookalike and rng.random() < 0.7:
+        at = (float(rng.uniform(130, 345)), float(rng.uniform(15, 285)))
+        if all(np.hypot(at[0] - v.state.position[0], at[1] - v.state.position[1]) > 4 * d for v in views):
+            occluders.append((Occluder("putter", 0.0, 1.0, at, at, d), at))
+
+
+def _ball_view(scene: Scene, ball_id: int, state: BallState) -> BallView:
+    cx, cy = scene.ball_centre(*state.position)
+    r = scene.ball_radius(*state.position)
+    return BallView(ball_id, Box(cx - r, cy - r, cx + r, cy + r), state, False)
 
 
 def _labelled(
@@ -116,11 +163,14 @@ def _labelled(
         Box(max(v.box.x1, 0), max(v.box.y1, 0), min(v.box.x2, width), min(v.box.y2, height)) for v in seen
     )
     moving = tuple(v.state.speed > 0 for v in seen)
-    return image.copy(), DatasetImage(name, seed, boxes, moving, occluded, not boxes)
+    return image.copy(), DatasetImage(name, seed, boxes, moving, occluded, not boxes, scene.camera_kind)
 
 
-def clip_examples(seed: int, images: int, crop_share: float) -> Iterator[tuple[np.ndarray, DatasetImage]]:
-    """IMAGES frames of clips SEED*1000 + k, FRAMES_PER_CLIP a clip, a few with no ball in play.
+def clip_examples(
+    seed: int, images: int, crop_share: float, oblique_share: float = 0.0, realism: Realism = PLAIN
+) -> Iterator[tuple[np.ndarray, DatasetImage]]:
+    """IMAGES frames of clips SEED*1000 + k, FRAMES_PER_CLIP a clip, a few with no ball in play; a clip is
+    seen at an angle with probability OBLIQUE_SHARE.
 
     Frames where a foot or putter covers a ball are left out: a half-hidden ball has no right label. Of the
     frames where every ball rests, only STILL_FRAME_SHARE are kept.
@@ -128,7 +178,9 @@ def clip_examples(seed: int, images: int, crop_share: float) -> Iterator[tuple[n
     clip = 0
     while images > 0:
         clip_seed = seed * 1000 + clip
-        script, renderer, timeline = build_clip(ClipSpec(seed=clip_seed, putts=6))
+        camera = camera_for(clip_seed, oblique_share)
+        spec = ClipSpec(seed=clip_seed, putts=6, camera=camera, realism=realism)
+        script, renderer, timeline = build_clip(spec)
         fps, scene = script.scene.fps, script.scene
         rng = np.random.default_rng([clip_seed, 9])
         frames = rng.permutation(int(script.duration * fps))
@@ -157,6 +209,8 @@ def write_dataset(
     seed: int,
     *,
     crop_share: float = 0.0,
+    oblique_share: float = 0.0,
+    realism: Realism = PLAIN,
     from_clips: bool = False,
     progress: bool = True,
 ) -> list[DatasetImage]:
@@ -166,9 +220,9 @@ def write_dataset(
     bar = Progress("dataset", images) if progress else None
     written = []
     examples = (
-        clip_examples(seed, images, crop_share)
+        clip_examples(seed, images, crop_share, oblique_share, realism)
         if from_clips
-        else (render_example(seed * 100_000 + i, crop_share) for i in range(images))
+        else (render_example(seed * 100_000 + i, crop_share, oblique_share, realism) for i in range(images))
     )
     for i, (image, info) in enumerate(examples):
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -188,7 +242,7 @@ def write_dataset(
         bar.close()
     meta = "".join(
         json.dumps({"name": d.name, "seed": d.seed, "balls": len(d.balls), "occluded": d.occluded,
-                    "negative": d.negative}) + "\n"
+                    "negative": d.negative, "camera": d.camera}) + "\n"
         for d in written
     )  # fmt: skip
     write_text_atomic(out / "meta.jsonl", meta)

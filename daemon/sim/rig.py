@@ -1,17 +1,20 @@
 """The simulated rig: its layout in rig units, the seeded camera pose and look, and its calibration.
 
 Rig units: x runs from the golfer toward the cup, y across the mat; the ramp is cut into three lanes across y.
-Rig units: x runs from the golfer toward the cup, y across the mat; the ramp is cut into lanes across y.
-image, so the putt may travel left-right, right-left, top-bottom or bottom-top.
+The flat pose (a camera straight overhead) turns, scales and shifts the rig into the image, so the putt may
+travel left-right, right-left, top-bottom or bottom-top; a perspective camera (`daemon.sim.perspective`) sees
+it from the golfer's end or from above with a tilt, and the ball's size then follows its distance.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from daemon.sim.perspective import FLAT, CameraChoice, Projection, place_camera, resolve
 from daemon.vision.calibration import Calibration, Polygon, Region
 
 # The layout in rig units (about pixels at scale 1).
@@ -66,8 +69,9 @@ class Scene:
     fps: float
     pose: Pose
     look: Look
-    ball_diameter: float  # image pixels
+    ball_diameter: float  # image pixels (for a perspective camera: at the rig's middle)
     calibration: Calibration
+    camera: Projection | None = None  # None: the flat pose alone, straight overhead
 
     @property
     def ball_radius_units(self) -> float:
@@ -77,9 +81,30 @@ class Scene:
     def cup_radius_units(self) -> float:
         return 1.27 * self.ball_diameter / self.pose.scale
 
+    @property
+    def camera_kind(self) -> str:
+        """How the camera looks at the rig: "top", "tilted" (overhead, askew) or "oblique" (golfer's end)."""
+        if self.camera is None:
+            return "top"
+        return "oblique" if self.camera.oblique else "tilted"
+
     def to_image(self, x: float, y: float) -> tuple[float, float]:
-        """Rig units to image pixels."""
-        return _apply(self.pose, x, y)
+        """A point of the mat, in rig units, to image pixels."""
+        if self.camera is None:
+            return _apply(self.pose, x, y)
+        return self.camera.project(x, y)
+
+    def ball_centre(self, x: float, y: float) -> tuple[float, float]:
+        """Image position of the centre of a ball standing on the mat at (x, y): one radius above it."""
+        if self.camera is None:
+            return _apply(self.pose, x, y)
+        return self.camera.project(x, y, -self.ball_radius_units)
+
+    def ball_radius(self, x: float, y: float) -> float:
+        """Image radius of a ball standing on the mat at (x, y)."""
+        if self.camera is None:
+            return self.ball_diameter / 2
+        return self.ball_radius_units * self.camera.scale_at(x, y, -self.ball_radius_units)
 
 
 def _apply(pose: Pose, x: float, y: float) -> tuple[float, float]:
@@ -134,11 +159,24 @@ def _rig_bounds(angle: float) -> tuple[float, float]:
 
 
 def make_scene(
-    seed: int, width: int = 640, height: int = 480, fps: float = 30.0, *, vary_pose: bool = True
+    seed: int,
+    width: int = 640,
+    height: int = 480,
+    fps: float = 30.0,
+    *,
+    vary_pose: bool = True,
+    camera: CameraChoice = FLAT,
 ) -> Scene:
-    """The scene a seed draws. With vary_pose=False: the default rig, putts travelling left to right."""
+    """The scene a seed draws. With vary_pose=False: the default rig, putts travelling left to right.
+
+    CAMERA other than the flat top-down one draws the camera from its own stream of the seed, so a seed's
+    colours and lighting stay the same whichever camera sees them.
+    """
     rng = np.random.default_rng(seed)
     look = draw_look(rng)
+    chosen = resolve(camera, np.random.default_rng([seed, 3]))
+    if not chosen.flat:
+        return _perspective_scene(seed, width=width, height=height, fps=fps, look=look, chosen=chosen)
     angle = float(90 * rng.integers(0, 4) + rng.uniform(-6, 6)) if vary_pose else 0.0
     bw, bh = _rig_bounds(angle)
     fit = min((width - 8) / bw, (height - 8) / bh)
@@ -148,17 +186,36 @@ def make_scene(
     else:
         pose = Pose(angle, fit * 0.95, (width / 2, height / 2))
         ball = 12.0
-    calibration = rig_calibration(pose, 1.27 * ball / pose.scale, width, height)
+    calibration = rig_calibration(lambda x, y: _apply(pose, x, y), 1.27 * ball / pose.scale, width, height)
     return Scene(seed, width, height, fps, pose, look, ball, calibration)
 
 
-def rig_calibration(pose: Pose, cup_radius: float, width: int, height: int) -> Calibration:
+def _perspective_scene(
+    seed: int, *, width: int, height: int, fps: float, look: Look, chosen: CameraChoice
+) -> Scene:
+    rng = np.random.default_rng([seed, 4])
+    corners = [(x, y) for x in (0.0, RIG_SIZE[0]) for y in (0.0, RIG_SIZE[1])]
+    camera = place_camera(chosen, rng, corners, (width, height))
+    middle = (RIG_SIZE[0] / 2, RIG_SIZE[1] / 2)
+    # The pose holds the scale at the rig's middle, which sets the ball's and the cup's size in rig units.
+    pose = Pose(0.0, camera.scale_at(*middle), camera.project(*middle))
+    ball = float(rng.uniform(8, 20))
+    # Focused on the rig's middle: the near and far ends of a long view are a little soft.
+    defocus = float(np.random.default_rng([seed, 5]).uniform(0.0, 4.0))
+    camera = replace(camera, focus_scale=pose.scale, defocus=defocus)
+    calibration = rig_calibration(camera.project, 1.27 * ball / pose.scale, width, height)
+    return Scene(seed, width, height, fps, pose, look, ball, calibration, camera)
+
+
+def rig_calibration(
+    to_image: Callable[[float, float], tuple[float, float]], cup_radius: float, width: int, height: int
+) -> Calibration:
     """The calibration a user would click for this rig, lanes and quadrants derived the Proof of Putt way."""
 
     def poly(points: tuple[tuple[float, float], ...]) -> Polygon:
         out = []
         for x, y in points:
-            ix, iy = _apply(pose, x, y)
+            ix, iy = to_image(x, y)
             out.append((round(min(max(ix, 0), width - 1)), round(min(max(iy, 0), height - 1))))
         return tuple(out)
 

@@ -144,7 +144,7 @@ def _first_quadrant(scene: Scene, approach: Approach) -> str | None:
     points = [(HOLE_CENTRE[0] - 3 * r, line), *waypoints]
     for (ax, ay), (bx, by) in itertools.pairwise(points):
         for u in np.linspace(0.0, 1.0, 64):
-            at = scene.to_image(ax + (bx - ax) * float(u), ay + (by - ay) * float(u))
+            at = scene.ball_centre(ax + (bx - ax) * float(u), ay + (by - ay) * float(u))
             quadrant = scene.calibration.quadrant(Point(*at))
             if quadrant is not None:
                 return quadrant

@@ -46,7 +46,6 @@ class Timeline:
     def balls(self, t: float) -> list[BallView]:
         """Every visible ball at time t with its image box."""
         views = []
-        r = self._scene.ball_diameter / 2
         for ball, (t0, t1) in zip(self._balls, self._spans, strict=True):
             if t0 > t:
                 break
@@ -55,7 +54,8 @@ class Timeline:
             state = ball.state(t)
             if state is None or not state.visible:
                 continue
-            x, y = self._scene.to_image(*state.position)
+            x, y = self._scene.ball_centre(*state.position)
+            r = self._scene.ball_radius(*state.position)
             box = Box(x - r, y - r, x + r, y + r)
             views.append(BallView(ball.ball_id, box, state, self._covered(t, state.position)))
         return views
@@ -91,11 +91,12 @@ def label_putts(script: ClipScript) -> None:
                 continue
             state = ball.state(f / fps)
             if state is not None and state.visible:
-                samples.append((f / fps, Point(*scene.to_image(*state.position))))
+                samples.append((f / fps, Point(*scene.ball_centre(*state.position))))
         start = next(
             i for i, (_, p) in enumerate(samples)
             if any(cal.contains(r, p) for r in _RAMP) and not cal.contains(Region.MAT, p)
         )  # fmt: skip
+        # `Calibration.lane` is the classifier's own rule, down to a sliver between two bands (nearest band).
         entry = cal.lane(samples[start][1])
         detail = _detail(putt.kind, entry, samples[start:], script)
         outcome = "MAKE" if detail.startswith("MAKE") else "MISS"
@@ -176,6 +177,8 @@ def truth_json(script: ClipScript, timeline: Timeline, frames: int) -> dict[str,
         "fps": scene.fps,
         "frames": frames,
         "ball_diameter": round(scene.ball_diameter, 3),
+        "camera": scene.camera_kind,
+        "camera_tilt": 0.0 if scene.camera is None else round(scene.camera.tilt, 2),
         "dropped_frames": sorted(script.dropped),
         "putts": [asdict(p) for p in script.putts],
         "sessions": [asdict(s) for s in script.sessions],

@@ -159,12 +159,23 @@ class Calibration:
         """Whether POINT lies in REGION, its edge included."""
         return cv2.pointPolygonTest(self._contours[region], (float(point.x), float(point.y)), False) >= 0
 
+    def distance(self, region: Region, point: Point) -> float:
+        """Pixels from POINT to REGION's edge: positive inside, negative outside."""
+        return cv2.pointPolygonTest(self._contours[region], (float(point.x), float(point.y)), True)
+
     def lane(self, point: Point) -> Lane:
-        """The ramp band holding POINT: LEFT, CENTER, RIGHT, RAMP (on the ramp, in no band) or UNKNOWN."""
+        """The ramp band holding POINT (LEFT, CENTER or RIGHT), or UNKNOWN off the ramp.
+
+        The bands' cut points are whole pixels, so slivers of the ramp lie in no band; a point there takes
+        the nearest band rather than the Proof of Putt's `RAMP`, which flipped on half a pixel.
+        """
         for region, name in RAMP_LANES.items():
             if self.contains(region, point):
                 return name
-        return "RAMP" if self.contains(Region.RAMP, point) else "UNKNOWN"
+        if not self.contains(Region.RAMP, point):
+            return "UNKNOWN"
+        nearest = max(RAMP_LANES, key=lambda region: self.distance(region, point))
+        return RAMP_LANES[nearest]
 
     def quadrant(self, point: Point) -> Quadrant | None:
         """The hole quadrant holding POINT, or None."""

@@ -9,12 +9,21 @@ the ramp band it is in then. The putt ends as
 - `MISS - TIMEOUT: <entry>` when it neither comes back nor reaches the return track in time;
 - `MISS - QUICK PUTT` when another putt starts while this ball is still on the ramp.
 Only frame timestamps are used, never the wall clock, so replaying a file gives the same answer at any speed.
+
+Real footage loses the ball where it matters (a dark catch, a shiny tray) and calibrations are clicked a few
+pixels off, so the outcome rests on evidence gathered over the whole putt, never on one frame:
+- one sighting in the cup or the catch is enough, and so is the straight path between two sightings;
+- a ball in no region but within `region_margin` pixels of the catch, cup or return track counts as in it;
+- a ball that appears in the cup, the catch or the return track after the putt's ball vanished is that ball;
+- a ball that reaches the return track unseen in both cup and catch went where its last roll was heading;
+- a ball lost from sight in the cup dropped in: seen again by the catch, it is on its way back.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 from daemon.models import BallObservation, Lane, Point, PuttEvent, PuttKind, Quadrant, TrackedBall
 from daemon.vision.calibration import Calibration, Region
@@ -22,16 +31,21 @@ from daemon.vision.calibration import Calibration, Region
 _RAMP_FAMILY = (Region.RAMP_LEFT, Region.RAMP_CENTER, Region.RAMP_RIGHT, Region.RAMP)
 _HOLE_FAMILY = (Region.HOLE_TOP, Region.HOLE_RIGHT, Region.HOLE_LOW, Region.HOLE_LEFT, Region.HOLE)
 _QUADRANT_BY_ANGLE: tuple[Quadrant, ...] = ("TOP", "RIGHT", "LOW", "LEFT")  # image +x, +y, -x, -y
+# Where a ball is, in the original's priority order of regions.
+Place = Literal["HOLE", "RETURN", "CATCH", "RAMP", "MAT", "NONE"]
+_STEP_PX = 2.0  # spacing of the points checked along a straight stretch the ball was not seen on
+_DROPPED_AFTER = 0.2  # seconds unseen after a sighting in the cup: the ball dropped in
 
 
 @dataclass(frozen=True, slots=True)
 class ClassifierConfig:
-    """Timings of the putt rules, in seconds (Proof of Putt defaults)."""
+    """Timings of the putt rules in seconds (Proof of Putt defaults), and the slack for a calibration."""
 
     mat_window: float = 1.0
     return_delay: float = 0.25
     exit_timeout: float = 3.0
     putt_timeout: float = 8.0
+    region_margin: float = 6.0  # pixels: how far off a calibration may be clicked
 
 
 @dataclass(slots=True)
@@ -42,12 +56,14 @@ class _Putt:
     exit_lane: Lane
     last_ramp_time: float
     last_seen_time: float
+    last_ramp_point: Point
+    last_ramp_velocity: Point
+    path: list[Point]
+    # Balls already on the return track at the start are earlier putts coming back, not this one.
+    returning_before: frozenset[int]
     quadrant: Quadrant | None = None
     entered_hole: bool = False
     touched_catch: bool = False
-    path: list[Point] = field(default_factory=list)
-    # Balls already on the return track at the start are earlier putts coming back, not this one.
-    returning_before: frozenset[int] = frozenset()
 
 
 class PuttClassifier:
@@ -119,76 +135,154 @@ class PuttClassifier:
         lane = self._cal.lane(ball.position)
         returning = frozenset(b.track_id for b in seen if self._cal.contains(Region.RETURN_TRACK, b.position))
         self._last_on_mat.pop(ball.track_id, None)
-        return _Putt(ball.track_id, t, lane, lane, t, t, path=[ball.position], returning_before=returning)
+        return _Putt(
+            ball.track_id, t, lane, lane, t, t, ball.position, ball.velocity, [ball.position], returning
+        )
 
     def _follow(self, putt: _Putt, seen: list[TrackedBall], t: float) -> PuttEvent | None:
         ball = next((b for b in seen if b.track_id == putt.track_id), None)
         if ball is not None:
-            event = self._step(putt, ball.position, t)
+            self._note_unseen_stretch(putt, putt.path[-1], ball.position)
+        else:
+            ball = self._adopt(putt, seen)  # no stretch: nothing says the ball went straight to it
+        if ball is not None:
+            event = self._step(putt, ball, t)
             if event is not None:
                 return event
-        returned = [
-            b
-            for b in seen
-            if b.track_id != putt.track_id
-            and b.track_id not in putt.returning_before
-            and self._cal.contains(Region.RETURN_TRACK, b.position)
-        ]
-        if returned and (putt.entered_hole or putt.touched_catch):
-            # The ball came out of the cup or the catch under a new track id.
-            return self._on_return_track(putt, t)
         waited = t - max(putt.last_ramp_time, putt.last_seen_time)
         if waited > self._config.exit_timeout or t - putt.start_time > self._config.putt_timeout:
             return self._timeout(putt, t)
         return None
 
-    def _step(self, putt: _Putt, p: Point, t: float) -> PuttEvent | None:
+    def _adopt(self, putt: _Putt, seen: list[TrackedBall]) -> TrackedBall | None:
+        """A ball first seen after the putt's ball vanished, where that ball goes next: it is that ball."""
+        for ball in seen:
+            fresh = ball.first_seen > putt.last_seen_time and ball.track_id not in putt.returning_before
+            if fresh and self._place(ball.position) in ("HOLE", "CATCH", "RETURN"):
+                putt.track_id = ball.track_id
+                return ball
+        return None
+
+    def _place(self, p: Point) -> Place:
+        """The region P is in; in none, the catch, cup or return track within the margin, nearest first."""
+        if self._region_of(p, _HOLE_FAMILY):
+            return "HOLE"
+        if self._cal.contains(Region.RETURN_TRACK, p):
+            return "RETURN"
+        if self._cal.contains(Region.CATCH, p):
+            return "CATCH"
+        if self._region_of(p, _RAMP_FAMILY):
+            return "RAMP"
+        if self._cal.contains(Region.MAT, p) or self._cal.contains(Region.LEFT_OF_MAT, p):
+            return "MAT"
+        near: list[tuple[float, Place]] = [
+            (self._cal.distance(Region.HOLE, p), "HOLE"),
+            (self._cal.distance(Region.RETURN_TRACK, p), "RETURN"),
+            (self._cal.distance(Region.CATCH, p), "CATCH"),
+        ]
+        distance, place = max(near)
+        return place if distance >= -self._config.region_margin else "NONE"
+
+    def _step(self, putt: _Putt, ball: TrackedBall, t: float) -> PuttEvent | None:
+        p, last = ball.position, putt.path[-1]
+        dropped = self._lost_at_cup(putt, t)
         putt.path.append(p)
         putt.last_seen_time = t
-        quadrant = self._cal.quadrant(p)
-        if quadrant is not None or self._cal.contains(Region.HOLE, p):
+        place = self._place(p)
+        if dropped and place in ("CATCH", "RETURN"):
+            # Lost from sight at the cup, it dropped in; out of the cup it can only come back along the
+            # return track, whose start may touch the catch.
+            putt.entered_hole = True
+            putt.quadrant = putt.quadrant or self._cal.quadrant(last) or self._quadrant_by_angle(last)
+            place = "RETURN"
+        if place == "HOLE":
             putt.entered_hole = True
             if putt.quadrant is None:
-                putt.quadrant = quadrant or self._quadrant_by_angle(p)
+                putt.quadrant = self._cal.quadrant(p) or self._quadrant_by_angle(p)
             putt.last_ramp_time = t
-            return None
-        if self._cal.contains(Region.RETURN_TRACK, p):
+        elif place == "RETURN":
             return self._on_return_track(putt, t)
-        if self._cal.contains(Region.CATCH, p):
+        elif place == "CATCH":
             putt.touched_catch = True
-            return None
-        if self._region_of(p, _RAMP_FAMILY):
-            putt.last_ramp_time = t
-            lane = self._cal.lane(p)
-            # The exit lane is where the ball left the ramp, not where it rolls after the catch or cup.
-            if lane in ("LEFT", "CENTER", "RIGHT") and not (putt.touched_catch or putt.entered_hole):
-                putt.exit_lane = lane
-            return None
-        back_on_mat = self._cal.contains(Region.MAT, p) or self._cal.contains(Region.LEFT_OF_MAT, p)
-        if back_on_mat and t - putt.start_time > self._config.return_delay:
+        elif place == "RAMP":
+            self._on_ramp(putt, ball, t)
+        elif place == "MAT" and t - putt.start_time > self._config.return_delay:
             self._last_on_mat[putt.track_id] = t
             return self._finish(putt, "RETURN", t)
         return None
+
+    def _on_ramp(self, putt: _Putt, ball: TrackedBall, t: float) -> None:
+        p = ball.position
+        putt.last_ramp_time = t
+        putt.last_ramp_point, putt.last_ramp_velocity = p, ball.velocity
+        if putt.entered_hole and self._cup_distance(p) < -self._config.region_margin:
+            putt.entered_hole = False  # seen on the ramp clear of the cup again: it lipped out
+        lane = self._cal.lane(p)
+        # The exit lane is where the ball left the ramp, not where it rolls after the catch or cup (even
+        # when it lipped out: the quadrant stays set from the first time it entered).
+        if lane in ("LEFT", "CENTER", "RIGHT") and not (putt.touched_catch or putt.quadrant is not None):
+            putt.exit_lane = lane
+
+    def _note_unseen_stretch(self, putt: _Putt, a: Point, b: Point) -> None:
+        """The ball went straight from A to B while unseen: it touched the cup or catch if that line does."""
+        steps = int(math.hypot(b.x - a.x, b.y - a.y) / _STEP_PX)
+        for i in range(1, steps):
+            q = Point(a.x + (b.x - a.x) * i / steps, a.y + (b.y - a.y) * i / steps)
+            if self._region_of(q, _HOLE_FAMILY):
+                putt.entered_hole = True
+                putt.quadrant = putt.quadrant or self._cal.quadrant(q) or self._quadrant_by_angle(q)
+            elif self._cal.contains(Region.CATCH, q):
+                putt.touched_catch = True
 
     def _on_return_track(self, putt: _Putt, t: float) -> PuttEvent:
         if putt.touched_catch:
             return self._finish(putt, "CATCH", t)
         if putt.entered_hole:
             return self._finish(putt, "HOLE", t)
-        # Reached the return track without being seen in the cup or the catch: it can only have dropped in.
-        putt.quadrant = self._quadrant_by_angle(putt.path[-1])
+        # Seen in neither: it went where it was heading when last seen on the ramp.
+        into, at = self._heading(putt.last_ramp_point, putt.last_ramp_velocity)
+        if into == "CATCH":
+            putt.touched_catch = True
+            return self._finish(putt, "CATCH", t)
+        putt.quadrant = self._cal.quadrant(at) or self._quadrant_by_angle(at)
         return self._finish(putt, "HOLE", t)
+
+    def _heading(self, p: Point, velocity: Point) -> tuple[Literal["HOLE", "CATCH"], Point]:
+        """Whether a ball rolling on from P at VELOCITY meets the cup or the catch first, and where."""
+        speed = math.hypot(velocity.x, velocity.y)
+        if speed > 0:
+            ux, uy = velocity.x / speed, velocity.y / speed
+            x1, y1, x2, y2 = self._cal.bounds()
+            for i in range(int(math.hypot(x2 - x1, y2 - y1) / _STEP_PX)):
+                q = Point(p.x + ux * i * _STEP_PX, p.y + uy * i * _STEP_PX)
+                if self._region_of(q, _HOLE_FAMILY):
+                    return "HOLE", q
+                if self._cal.contains(Region.CATCH, q):
+                    return "CATCH", q
+        # Rolling toward neither (or not at all): the nearer of the two.
+        if self._cal.distance(Region.HOLE, p) >= self._cal.distance(Region.CATCH, p):
+            return "HOLE", p
+        return "CATCH", p
+
+    def _lost_at_cup(self, putt: _Putt, t: float) -> bool:
+        """Whether the ball has been out of sight for a while since it was last seen in or at the cup."""
+        near_cup = self._cup_distance(putt.path[-1]) >= -self._config.region_margin
+        return near_cup and t - putt.last_seen_time > _DROPPED_AFTER
+
+    def _cup_distance(self, p: Point) -> float:
+        """Pixels from P to the cup's edge (its outline or quadrants, whichever reaches further)."""
+        return max(self._cal.distance(region, p) for region in _HOLE_FAMILY)
 
     def _timeout(self, putt: _Putt, t: float) -> PuttEvent:
         if putt.touched_catch:
             return self._finish(putt, "CATCH", t)
-        if putt.entered_hole:
+        if putt.entered_hole or self._lost_at_cup(putt, t):
             return self._finish(putt, "HOLE", t)
         return self._finish(putt, "TIMEOUT", t)
 
     def _interrupted(self, putt: _Putt, t: float) -> PuttEvent:
-        # A ball already in the cup or the catch has its answer; only one still on the ramp is a quick putt.
-        if putt.entered_hole or putt.touched_catch:
+        # A ball in the cup or the catch has its answer; only one still on the ramp is a quick putt.
+        if putt.entered_hole or putt.touched_catch or self._lost_at_cup(putt, t):
             return self._timeout(putt, t)
         return self._finish(putt, "QUICK_PUTT", t)
 

@@ -224,7 +224,20 @@ class BallDetector:
             "detector %s: %s layout, imgsz %s, ball class %d, %d thread(s)",
             path, info.layout, info.imgsz, info.ball_id, config.threads,
         )  # fmt: skip
-        return cls(config, session, info)
+        detector = cls(config, session, info)
+        detector._warm_up()
+        return detector
+
+    def _warm_up(self) -> None:
+        # The first run plans the graph and allocates ONNX Runtime's working memory. Doing it here, before
+        # the service says READY, makes the first frame as fast as any, settles memory from the start, and
+        # refuses a model that loads but cannot run.
+        self._tensor.fill(self._tensor.dtype.type(PAD_VALUE / 255))
+        try:
+            self.infer()
+        except _ORT_ERRORS as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelError(f"{self.config.path}: the model does not run ({first})") from err
 
     @property
     def session(self) -> ort.InferenceSession:

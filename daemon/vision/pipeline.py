@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
+
 from daemon.models import BallObservation, Detections, Frame, PuttEvent
 from daemon.vision.classifier import PuttClassifier
 from daemon.vision.motion_gate import MotionGate
@@ -46,6 +48,9 @@ class VisionPipeline:
     def __init__(
         self, *, detector: Detector, gate: MotionGate | None, tracker: BallTracker, classifier: PuttClassifier
     ) -> None:
+        # Each stage works on one frame, too little for OpenCV's worker pool to pay off, and its workers
+        # spin after every call: on a 2-core box that costs more CPU than the work itself.
+        cv2.setNumThreads(1)
         self._detector = detector
         self._gate = gate
         self._last: Detections | None = None

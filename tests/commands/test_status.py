@@ -63,6 +63,10 @@ def test_status_of_a_running_service(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert shown["model"] == "ball.onnx (sha256 0123456789ab)"
     assert shown["calibration"] == "rig.json"
     assert shown["config hash"] == "ba9876543210"
+    assert shown["uploads"] == "0 waiting, 0 set aside; uploader disabled"
+    assert shown["last upload"] == "none yet"
+    assert "drift" not in shown  # nothing to say: no row
+    assert "model fetch" not in shown
     assert shown["version"] == "0.1.0"
     assert shown["uptime"] == "2 h 03 min"
     assert shown["updated"] in {"0 s ago", "1 s ago", "2 s ago"}
@@ -70,6 +74,27 @@ def test_status_of_a_running_service(tmp_path: Path, capsys: pytest.CaptureFixtu
     lines = out.splitlines()
     assert lines[-1].strip() == "disk nearly full"
     assert all(line[11:13] == "  " and line[13] != " " for line in lines)  # values in one column
+
+
+def test_status_shows_the_queue_the_last_upload_drift_and_a_model_fetch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "state.json"
+    write_state(
+        path, spool_pending=3, spool_dead=1, upload="auth_failed", last_upload_at=time.time() - 125,
+        last_upload_result="refused: 401 Unauthorized", calibration_drift="followed",
+        calibration_drift_detail="shift 12.0, -3.5 px", model_update="rejected",
+        model_update_error="sha256 mismatch",
+    )  # fmt: skip
+    assert status_command(parse(), path) == 0
+    shown = rows(capsys.readouterr().out)
+    assert shown["uploads"] == "3 waiting, 1 set aside; uploader auth failed"
+    assert shown["last upload"] in {
+        "2 min 05 s ago: refused: 401 Unauthorized",
+        "2 min 06 s ago: refused: 401 Unauthorized",
+    }
+    assert shown["drift"] == "followed (shift 12.0, -3.5 px)"
+    assert shown["model fetch"] == "rejected: sha256 mismatch"
 
 
 def test_status_when_idle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

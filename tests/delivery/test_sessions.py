@@ -45,6 +45,24 @@ def test_no_putt_no_session(tmp_path: Path) -> None:
     assert not (tmp_path / "journal").exists() or not list((tmp_path / "journal").iterdir())
 
 
+def test_a_session_started_on_request_opens_now_and_leaves_nothing_without_a_putt(tmp_path: Path) -> None:
+    sessions = keeper(tmp_path, idle=120.0)
+    assert sessions.start(5.0, epoch_offset=1_700_000_000.0) == "box-1_1700000005000"
+    assert sessions.start(6.0, epoch_offset=1_700_000_000.0) is None  # one is open
+    assert (sessions.active_session_id, sessions.active_count) == ("box-1_1700000005000", 0)
+    assert sessions.tick(124.9) is None
+    assert sessions.tick(125.0) is None  # idle since it opened, and no putt: dropped, not finished
+    assert sessions.active_session_id is None
+    assert not list((tmp_path / "journal").iterdir())
+    sessions.start(200.0, epoch_offset=1_700_000_000.0)
+    sessions.add_putt(putt(230.0), epoch_offset=1_700_000_000.0)
+    done = sessions.end("command")
+    assert done is not None
+    assert (done.session_id, done.started_at, len(done.putts)) == ("box-1_1700000200000", 1_700_000_200.0, 1)
+    header = json.loads((tmp_path / "journal" / f"{done.session_id}.journal").read_text().splitlines()[0])
+    assert header["session"]["start_time"] == 200.0
+
+
 def test_max_duration_splits_a_long_session(tmp_path: Path) -> None:
     sessions = keeper(tmp_path, idle=120.0, max_duration=300.0)
     for t in range(0, 300, 60):

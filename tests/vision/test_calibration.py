@@ -13,7 +13,13 @@ import pytest
 
 from daemon.errors import CalibrationError
 from daemon.models import Point
-from daemon.vision.calibration import Calibration, Region, load_calibration, parse_calibration
+from daemon.vision.calibration import (
+    RAMP_LANES,
+    Calibration,
+    Region,
+    load_calibration,
+    parse_calibration,
+)
 from tests.conftest import REAL_FILES
 
 
@@ -61,6 +67,18 @@ def test_lanes_and_quadrants_follow_the_derived_regions() -> None:
     assert calibration.quadrant(Point(923, 520)) == "LEFT"
     assert calibration.quadrant(Point(923, 590)) == "RIGHT"
     assert calibration.quadrant(Point(700, 556)) is None
+
+
+@pytest.mark.parametrize(("index", "point", "lane"), [(1, (1170, 682), "CENTER"), (0, (967, 618.5), "RIGHT")])
+def test_a_point_in_a_sliver_between_the_bands_takes_the_nearest_band(
+    index: int, point: tuple[float, float], lane: str
+) -> None:
+    # The bands' cut points are whole pixels, so thin slivers along the ramp's edge lie in no band.
+    calibration = load_calibration(REAL_FILES[index])
+    p = Point(*point)
+    assert calibration.contains(Region.RAMP, p)
+    assert not any(calibration.contains(band, p) for band in RAMP_LANES)
+    assert calibration.lane(p) == lane
 
 
 def test_edge_counts_as_inside() -> None:

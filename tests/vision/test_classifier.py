@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from daemon.models import Box, Detection, Detections, PuttEvent
-from daemon.vision.calibration import load_calibration
+from daemon.vision.calibration import CLICKED, Calibration, load_calibration
 from daemon.vision.classifier import ClassifierConfig, PuttClassifier
 from daemon.vision.tracker import BallTracker, TrackerConfig
 from tests.conftest import REAL_FILES
@@ -46,12 +47,14 @@ def hidden(seconds: float) -> list[None]:
     return [None] * round(seconds * FPS)
 
 
-def run(*balls: Iterable[tuple[float, float] | None], tail: float = 5.0) -> list[PuttEvent]:
+def run(
+    *balls: Iterable[tuple[float, float] | None], tail: float = 5.0, calibration: Calibration = CAL
+) -> list[PuttEvent]:
     """Feed per-frame centres of balls through tracker and classifier; flush after `tail` idle seconds."""
     tracks = [list(b) for b in balls]
     frames = max(len(t) for t in tracks) + round(tail * FPS)
     tracker = BallTracker(TrackerConfig())
-    classifier = PuttClassifier(CAL, ClassifierConfig())
+    classifier = PuttClassifier(calibration, ClassifierConfig())
     events: list[PuttEvent] = []
     for i in range(frames):
         t = 1000.0 + i / FPS
@@ -190,3 +193,114 @@ def test_tracker_keeps_ids_of_two_crossing_balls_apart() -> None:
         ids.append(sorted((round(ball.position.y), ball.track_id) for ball in obs.balls))
     assert all(frame == ids[0] for frame in ids)
     assert np.unique([tid for frame in ids for _, tid in frame]).size == 2
+
+
+# The ball's way back: the return track, then down onto the mat (none of it seen by the old rules' track).
+BACK = (Leg(RETURN, (780.0, 740.0), 0.5), Leg((740.0, 680.0), (700.0, 600.0), 0.5))
+
+
+def test_a_catch_seen_in_one_frame_between_long_gaps_is_a_catch() -> None:
+    # Last seen rolling at the cup, lost, one sighting in the catch, lost again: the catch decides.
+    ball = path(
+        [
+            Leg(ON_MAT, None, 1.0),
+            Leg(ON_MAT, RAMP_CENTER, 0.4),
+            Leg(RAMP_CENTER, (870.0, 556.0), 0.2),
+            *hidden(0.6),
+            Leg((1005.0, 600.0), None, 1 / FPS),
+            *hidden(0.6),
+            *BACK,
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MISS - CATCH: CENTER - CENTER"]
+
+
+def test_a_ball_lost_past_the_cup_and_seen_again_on_the_return_track_went_through_the_catch() -> None:
+    ball = path(
+        [
+            Leg((600.0, 380.0), None, 1.0),
+            Leg((600.0, 380.0), (800.0, 400.0), 0.4),  # LEFT lane
+            Leg((800.0, 400.0), (940.0, 430.0), 0.3),  # wide of the cup, toward the catch
+            *hidden(1.0),
+            *BACK,
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MISS - CATCH: LEFT - LEFT"]
+
+
+def test_a_ball_lost_rolling_into_the_cup_and_seen_again_on_the_return_track_is_a_make() -> None:
+    ball = path(
+        [
+            Leg(ON_MAT, None, 1.0),
+            Leg(ON_MAT, RAMP_CENTER, 0.4),
+            Leg(RAMP_CENTER, (880.0, 556.0), 0.3),  # last seen just short of the cup's lip
+            *hidden(1.0),
+            *BACK,
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MAKE - HOLE: LOW - CENTER"]
+
+
+def test_a_ball_lost_at_the_cup_dropped_in_even_when_next_seen_in_the_catch() -> None:
+    ball = path(
+        [
+            Leg(ON_MAT, None, 1.0),
+            Leg(ON_MAT, RAMP_CENTER, 0.4),
+            Leg(RAMP_CENTER, (896.0, 556.0), 0.4),  # 3 px short of the cup's edge, then gone
+            *hidden(0.8),
+            Leg((975.0, 720.0), None, 0.1),  # where the way back out of the cup passes the catch
+            *BACK,
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MAKE - HOLE: LOW - CENTER"]
+
+
+def test_a_ball_seen_rolling_on_past_the_cup_lipped_out() -> None:
+    ball = path(
+        [
+            Leg(ON_MAT, None, 1.0),
+            Leg(ON_MAT, RAMP_CENTER, 0.4),
+            Leg(RAMP_CENTER, (930.0, 556.0), 0.3),  # into the cup,
+            Leg((930.0, 556.0), (966.0, 490.0), 0.2),  # out over its back edge
+            Leg((966.0, 490.0), (968.0, 486.0), 0.1),  # and seen clear of it at the ramp's end
+            *hidden(1.0),
+            *BACK,
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MISS - CATCH: CENTER - CENTER"]
+
+
+def nudged(dx: int, dy: int) -> Calibration:
+    """The real calibration as if every region had been clicked DX, DY pixels off."""
+    clicked = {r: tuple((x + dx, y + dy) for x, y in CAL.polygons[r]) for r in CLICKED}
+    return Calibration.from_clicked(clicked)
+
+
+NUDGES = [(6, 0), (4, 4), (0, 6), (-4, 4), (-6, 0), (-4, -4), (0, -6), (4, -4)]
+
+
+@pytest.mark.parametrize(("dx", "dy"), NUDGES)
+def test_a_calibration_clicked_6_px_off_keeps_every_outcome(dx: int, dy: int) -> None:
+    catch_at_its_edge = path(
+        [
+            Leg((600.0, 450.0), None, 1.0),
+            Leg((600.0, 450.0), (800.0, 450.0), 0.4),
+            Leg((800.0, 450.0), (960.0, 460.0), 0.25),
+            Leg((977.0, 470.0), None, 1 / FPS),  # once, 4 px inside the catch's edge
+            *hidden(0.6),
+            *BACK,
+        ]
+    )
+    rolls_back = path(
+        [
+            Leg((600.0, 650.0), None, 1.0),
+            Leg((600.0, 650.0), (790.0, 660.0), 0.4),
+            Leg((790.0, 660.0), (830.0, 560.0), 0.4),
+            Leg((830.0, 560.0), (650.0, 560.0), 0.6),
+        ]
+    )
+    stops = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, RAMP_CENTER, 0.4), Leg(RAMP_CENTER, None, 12.0)])
+    putts = [make_path(), catch_at_its_edge, rolls_back, stops]
+    truth = [[e.kind for e in run(ball)] for ball in putts]
+    assert truth == [["HOLE"], ["CATCH"], ["RETURN"], ["TIMEOUT"]]
+    assert [[e.kind for e in run(ball, calibration=nudged(dx, dy))] for ball in putts] == truth

@@ -1,0 +1,169 @@
+"""The simulator's harder looks: each one changes the picture where it should, and nothing else."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+
+from daemon.models import Box, Image
+from daemon.sim import rig
+from daemon.sim.clip import ClipSpec, build_clip
+from daemon.sim.dataset import render_example
+from daemon.sim.motion import BallState
+from daemon.sim.perspective import CameraChoice
+from daemon.sim.realism import Extras, Realism
+from daemon.sim.render import Renderer
+from daemon.sim.rig import Scene, make_scene
+from daemon.sim.script import Occluder
+from daemon.sim.truth import BallView
+
+SEEDS = (1, 2, 5)
+
+
+def ball_at(scene: Scene, x: float, y: float) -> BallView:
+    cx, cy = scene.ball_centre(x, y)
+    r = scene.ball_radius(x, y)
+    return BallView(1, Box(cx - r, cy - r, cx + r, cy + r), BallState((x, y), True, 0.0, 0.0), False)
+
+
+def core_brightness(image: Image, view: BallView) -> float:
+    """Mean grey level of the inner half of the ball's disc."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    mask = np.zeros(grey.shape, np.uint8)
+    c = view.box.center
+    cv2.circle(mask, (round(c.x), round(c.y)), max(1, round(view.box.width / 4)), 1, -1)
+    return float(grey[mask > 0].mean())
+
+
+def pair(seed: int, **features: bool) -> tuple[Renderer, Renderer]:
+    """A plain renderer and one with FEATURES, of the same scene."""
+    scene = make_scene(seed)
+    return Renderer(scene, seed, extras=Extras(seed=seed)), Renderer(
+        scene, seed, extras=Extras(seed=seed, **features)
+    )
+
+
+def test_no_share_renders_the_plain_simulator() -> None:
+    plain = build_clip(ClipSpec(seed=4, putts=2))[1]
+    shares_zero = build_clip(ClipSpec(seed=4, putts=2, realism=Realism.every(0.0)))[1]
+    assert np.array_equal(plain.background, shares_zero.background)
+    assert shares_zero.extras.plain
+    assert not shares_zero.extras.second_ball
+    every = build_clip(ClipSpec(seed=4, putts=2, realism=Realism.every(1.0)))[1]
+    assert not every.extras.plain
+    assert not np.array_equal(plain.background, every.background)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_balls_in_the_catch_tray_and_return_channel_are_in_shade(seed: int) -> None:
+    plain, channel = pair(seed, channel=True)
+    scene = plain.scene
+    for x, y, shaded in ((516.0, 200.0, True), (420.0, 324.0, True), (250.0, 150.0, False)):
+        view = ball_at(scene, x, y)
+        lit = core_brightness(plain.render(1.0, [view], []), view)
+        seen = core_brightness(channel.render(1.0, [view], []), view)
+        if shaded:
+            assert seen < 0.8 * lit, (x, y, seen, lit)
+        else:
+            assert seen == pytest.approx(lit, abs=8)
+    # The rails along the dark gutter shine: the track holds both a dark floor and bright lines.
+    (x0, y0), (x1, _), _, (_, y1) = rig.RETURN_TRACK
+    corners = np.array([scene.to_image(x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], np.int32)
+    mask = np.zeros((scene.height, scene.width), np.uint8)
+    cv2.fillPoly(mask, [corners], 1)
+    track = cv2.cvtColor(channel.background, cv2.COLOR_BGR2GRAY)[mask > 0]
+    assert np.percentile(track, 99) - np.percentile(track, 30) > 60
+
+
+@pytest.mark.parametrize("camera", [CameraChoice(), CameraChoice("oblique", 45.0)])
+def test_lookalike_putter_head_carries_a_ball_sized_white_insert(camera: CameraChoice) -> None:
+    scene = make_scene(3, camera=camera)
+    plain = Renderer(scene, 3, extras=Extras(seed=3))
+    lookalike = Renderer(scene, 3, extras=Extras(lookalike=True, seed=3))
+    d = scene.ball_radius_units * 2
+    putter = Occluder("putter", 0.0, 1.0, (250.0, 150.0), (250.0, 150.0), d)
+    bright = []
+    for renderer in (plain, lookalike):
+        frame = np.zeros((scene.height, scene.width, 3), np.uint8)
+        renderer.draw_occluder(frame, putter, putter.start)
+        bright.append(int((frame.min(axis=2) > 150).sum()))
+    ball_area = np.pi * scene.ball_radius(250.0, 150.0) ** 2
+    assert bright[0] == 0
+    assert 0.3 * ball_area < bright[1] < 1.2 * ball_area
+
+
+def test_lookalikes_and_second_balls_in_the_dataset() -> None:
+    paired = 0
+    for seed in range(12):
+        _, plain = render_example(seed)
+        _, lookalike = render_example(seed, realism=Realism(lookalike=1.0))
+        assert lookalike.balls == plain.balls  # the insert is never labelled a ball
+        _, doubled = render_example(seed, realism=Realism(second_ball=1.0))
+        if plain.negative:
+            assert doubled.balls == plain.balls
+            continue
+        assert len(doubled.balls) in (
+            len(plain.balls),
+            len(plain.balls) + 1,
+        )  # the new one may be off the frame
+        extra = [b for b in doubled.balls if b not in plain.balls]
+        for box in extra:
+            nearest = min(
+                float(np.hypot(box.center.x - o.center.x, box.center.y - o.center.y)) for o in plain.balls
+            )
+            assert nearest < 1.8 * max(box.width, box.height)
+            paired += 1
+    assert paired >= 6
+
+
+def test_cheap_sensor_adds_noise_and_rolling_shutter_bands() -> None:
+    plain, sensor = pair(2, sensor=True)
+    a = plain.render(3.0, [], []).astype(np.float32)
+    b = sensor.render(3.0, [], []).astype(np.float32)
+    difference = b - a
+    assert float(np.std(difference)) > 3.0
+    rows = (
+        cv2.GaussianBlur(a, (0, 0), 1.0).mean(axis=(1, 2)),
+        cv2.GaussianBlur(b, (0, 0), 1.0).mean(axis=(1, 2)),
+    )
+    ratio = rows[1] / rows[0]
+    assert float(ratio.max() - ratio.min()) > 0.05  # bright and dark bands across the picture
+    later = sensor.render(3.5, [], []).astype(np.float32).mean(axis=(1, 2)) / rows[0]
+    assert int(np.argmax(later)) != int(np.argmax(ratio))  # and they crawl between frames
+
+
+def test_auto_exposure_steps_the_brightness() -> None:
+    plain, exposure = pair(5, exposure=True)
+    times = np.arange(0.0, 60.0, 0.25)
+    levels = [exposure.sensor.exposure(float(t)) for t in times]
+    assert len(set(levels)) >= 5
+    assert {plain.sensor.exposure(float(t)) for t in times} == {1.0}
+    steps = sum(1 for u, v in itertools.pairwise(levels) if u != v)
+    assert steps < len(levels) / 4  # steps, not a flicker
+    means = [float(exposure.render(float(t), [], []).mean()) for t in times[::8]]
+    assert max(means) > 1.15 * min(means)
+
+
+def test_glare_and_seams_mark_the_mat() -> None:
+    plain, glare = pair(1, glare=True)
+    lift = glare.background.astype(np.int16) - plain.background.astype(np.int16)
+    assert int((lift.min(axis=2) > 15).sum()) > 100  # soft bright patches
+    assert int((lift < 0).sum()) == 0
+    plain, seams = pair(1, seams=True)
+    change = seams.background.astype(np.int16) - plain.background.astype(np.int16)
+    dark = change.max(axis=2) < -25
+    scene = plain.scene
+    length = np.hypot(*np.subtract(scene.to_image(115, 0), scene.to_image(360, 0)))
+    assert int(dark.sum()) > length  # at least one seam's length of much darker line
+
+
+def test_realism_keeps_the_clip_truth() -> None:
+    plain, _, _ = build_clip(ClipSpec(seed=9, putts=4))
+    harder, renderer, timeline = build_clip(ClipSpec(seed=9, putts=4, realism=Realism.every(1.0)))
+    assert harder.putts == plain.putts
+    t = harder.putts[0].strike_time + 0.3
+    frame = renderer.render(t, timeline.balls(t), timeline.occluders(t))
+    assert frame.shape == (480, 640, 3)
