@@ -10,7 +10,18 @@ import pytest
 from daemon.cli import build_parser
 from tests.conftest import REPO
 
-COMMANDS = ["run", "demo", "simulate", "process", "export", "check-config", "calibrate", "snapshot", "queue", "status"]
+COMMANDS = [
+    "run",
+    "demo",
+    "simulate",
+    "process",
+    "export",
+    "check-config",
+    "calibrate",
+    "snapshot",
+    "queue",
+    "status",
+]
 
 
 def test_parser_knows_every_command() -> None:

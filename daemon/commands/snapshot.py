@@ -25,7 +25,7 @@ from daemon.errors import CalibrationError, CameraError, OutputError
 from daemon.models import Image
 from daemon.outlets.statefile import STATE_FILE, read_state
 from daemon.redact import mask_url
-from daemon.service.core import SNAPSHOT_FILE
+from daemon.service.snapshot import SNAPSHOT_FILE
 from daemon.service.wiring import camera_openers, stage_configs
 from daemon.settings import Settings
 from daemon.vision.calibration import load_calibration

@@ -4,8 +4,9 @@
 for (live or replay, sinks, observers, clock), `core` builds, runs and stops the stages.
 """
 
-from daemon.service.core import Service, install_signal_handlers
+from daemon.service.core import Service
 from daemon.service.plan import Clock, FrameObserver, Lifecycle, ServicePlan, ServiceResult
+from daemon.service.signals import install_signal_handlers
 from daemon.service.wiring import StageConfigs, camera_openers, changed_stages, replay_source, stage_configs
 
 __all__ = [

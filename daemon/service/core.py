@@ -12,39 +12,33 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import signal
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
-import cv2
 from daemon import __version__
-from daemon.atomicfile import write_atomic
 from daemon.configuration import effective_lines
 from daemon.delivery.reports import ReportContext, ReportFolder, build_report
 from daemon.delivery.sessions import SessionKeeper
 from daemon.errors import ConfigError, PuttDaemonError
-from daemon.models import EndReason, Frame, PuttEvent, ServiceState, ServiceStatus, Session, SessionProgress
+from daemon.models import EndReason, Frame, PuttEvent, ServiceState, ServiceStatus, Session
 from daemon.outlets.mqtt import MqttOutlet
 from daemon.outlets.mqtt_commands import CommandError
 from daemon.service.delivery import Delivery
 from daemon.service.model_update import ModelUpdater, PreparedModel, UpdateStatus
 from daemon.service.plan import ServicePlan, ServiceResult
+from daemon.service.snapshot import frame_jpeg, write_snapshot
+from daemon.service.state import delivery_fields, overall_status, session_progress
 from daemon.service.wiring import StageConfigs, camera_openers, changed_stages, replay_source, stage_configs
 from daemon.settings import Settings
 from daemon.sinks import EventSink, SessionSink
 from daemon.vision.calibration import Calibration, load_calibration
-from daemon.vision.camera import (
-    source_kind,
-)
+from daemon.vision.camera import source_kind
 from daemon.vision.classifier import PuttClassifier
 from daemon.vision.detector import BallDetector, file_sha256
 from daemon.vision.drift_watch import DriftFollow
 from daemon.vision.feeds import FrameFeed, LiveFeed, ReplayFeed
 from daemon.vision.meter import LoopMeter
 from daemon.vision.motion_gate import MotionGate
-from daemon.vision.overlay import draw_regions
 from daemon.vision.pipeline import PipelineStep, VisionPipeline
 from daemon.vision.tracker import BallTracker
 
@@ -52,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 RETRY_UNDELIVERED = 30.0  # seconds between attempts to hand a session to a sink that failed
 ENV_FILE_POLL = 2.0  # seconds between looks at the env file for a replacement
-SNAPSHOT_FILE = "snapshot.jpg"  # under the state folder: the newest frame, written on SIGUSR1
-JPEG_QUALITY = 90
 
 
 @dataclass(slots=True)
@@ -156,12 +148,8 @@ class Service:
         frame, vision = self._newest_frame, self._vision
         if frame is None:
             return None
-        image = frame.image
-        if draw and vision is not None and vision.size == (frame.width, frame.height):
-            image = image.copy()
-            draw_regions(image, vision.calibration, labels=True)
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        return bytes(encoded) if ok else None
+        drawn = draw and vision is not None and vision.size == (frame.width, frame.height)
+        return frame_jpeg(frame, vision.calibration if drawn and vision is not None else None)
 
     # --- building
 
@@ -381,11 +369,10 @@ class Service:
         if picture is None:
             logger.warning("snapshot asked for, but no camera frame has come yet")
             return
-        path = self._configs.state_dir / SNAPSHOT_FILE
         try:
-            write_atomic(path, picture, mode=0o640)  # it shows the room
+            path = write_snapshot(self._configs.state_dir, picture)
         except OSError as err:
-            logger.error("cannot write the snapshot %s: %s", path, err)  # noqa: TRY400  # the reason is the message
+            logger.error("cannot write the snapshot: %s", err)  # noqa: TRY400  # the reason is the message
             return
         logger.info("snapshot written to %s", path)
 
@@ -496,18 +483,9 @@ class Service:
         update = self._update_status()
         if update.state == "rejected":
             problems["model_update"] = f"model update rejected: {update.detail}"
-        progress = None
-        session_id = self._keeper.active_session_id
-        if session_id is not None:
-            putts = self._keeper.active_putts
-            streak = 0
-            for putt in reversed(putts):
-                if not putt.is_make:
-                    break
-                streak += 1
-            progress = SessionProgress(session_id, len(putts), sum(p.is_make for p in putts), streak)
+        progress = session_progress(self._keeper.active_session_id, self._keeper.active_putts)
         return ServiceState(
-            status=self._status_now(problems, progress),
+            status=overall_status(self._status, problems, progress),
             camera=camera,
             fps=round(self._meter.fps(mono), 1),
             inference_ms=round(self._meter.inference_ms(), 2),
@@ -528,26 +506,9 @@ class Service:
             problems=tuple(problems.values()),
             model_update=update.state,
             model_update_error=update.detail,
-            **self._delivery_fields(),
+            **delivery_fields(self._delivery),
             **self._drift.state_fields(),
         )
-
-    def _delivery_fields(self) -> dict[str, Any]:
-        if self._delivery is None:
-            return {}
-        state = self._delivery.state()
-        return {
-            "spool_pending": state.pending, "spool_dead": state.dead, "spool_bytes": state.bytes,
-            "upload": state.upload, "last_upload_at": state.last_upload_at,
-            "last_upload_result": state.last_upload_result,
-        }  # fmt: skip
-
-    def _status_now(self, problems: dict[str, str], progress: SessionProgress | None) -> ServiceStatus:
-        if self._status in ("starting", "stopping"):
-            return self._status
-        if problems:
-            return "degraded"
-        return "in_session" if progress is not None else "idle"
 
     def _set_status(self, status: ServiceStatus = "idle") -> None:
         self._status = status
@@ -571,7 +532,7 @@ class Service:
             sink.state(state)
 
     def _identify(self, model_sha: str = "") -> None:
-        """Hash the model (unless MODEL_SHA says it) and the effective configuration: start, reload, update."""
+        """Hash the model (unless MODEL_SHA gives it) and the effective configuration."""
         self._model_sha = model_sha or file_sha256(self._configs.detector.path)
         text = repr(self._configs) + repr(sorted(self._calibration.polygons.items()))
         self._config_hash = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -647,23 +608,6 @@ class Service:
         for session_sink in reversed(self._session_sinks[1:] if self._delivery else self._session_sinks):
             session_sink.close()
         logger.info("service stopped (%s)", reason)
-
-
-def install_signal_handlers(service: Service) -> None:
-    """SIGTERM and SIGINT stop the service cleanly; SIGHUP reloads its settings and calibration; SIGUSR1
-    writes the newest frame to the state folder."""
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %s: stopping", signal.Signals(signum).name)
-        service.request_stop("shutdown")
-
-    def reload(_signum: int, _frame: FrameType | None) -> None:
-        service.request_reload()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, reload)
-    signal.signal(signal.SIGUSR1, lambda _signum, _frame: service.request_snapshot())
 
 
 def _file_stamp(path: Path | None) -> tuple[int, int, int] | None:

@@ -16,7 +16,8 @@ from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
 from daemon.vision.calibration import Calibration, Polygon, Region, hole_circle, load_calibration
 from daemon.vision.drift import SceneReference, reference_path
-from daemon.vision.proposal import LAYOUT, find_cups, propose
+from daemon.vision.proposal import find_cups, propose
+from daemon.vision.rig_layout import LAYOUT
 
 # Unseen seeds (training uses 1000-5999 and 20000-21999), one per way the rig can face.
 SEEDS = {7000: 270, 7001: 90, 7003: 0, 7010: 180}
