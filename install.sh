@@ -91,9 +91,15 @@ dev_apt=(libsystemd-dev pkg-config python3-venv mosquitto mosquitto-clients ffmp
 # extra neither upgrades torch nor brings a second one. The pair must import together: the CPU-only torch
 # 2.13.0 of the local index has no CPU torchvision to go with it (PyPI's torchvision 0.28.0 for x86_64 links
 # libtorch_cuda and fails with "operator torchvision::nms does not exist"), and Ultralytics' export needs
-# torchvision, so the dev venv takes the 2.14.1 pair and with it torch's CUDA libraries.
-torch_pin="torch==2.14.1"
-torchvision_pin="torchvision==0.29.1"
+# torchvision, so the dev venv takes the 2.14.1 pair and with it torch's CUDA libraries. On arm64 (a Pi) the
+# 2.9.1 pair is a CPU build of about 0.7 GB.
+if [[ "$(uname -m)" == aarch64 ]]; then
+    torch_pin="torch==2.9.1"
+    torchvision_pin="torchvision==0.24.1"
+else
+    torch_pin="torch==2.14.1"
+    torchvision_pin="torchvision==0.29.1"
+fi
 
 dev_install() {
     local venv="$here/.venv"

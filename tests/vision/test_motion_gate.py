@@ -17,7 +17,8 @@ def mat(seed: int = 0) -> Image:
     image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     image[:] = (40, 120, 50)
     texture = rng.integers(-12, 13, (HEIGHT, WIDTH, 1), dtype=np.int16)
-    return np.clip(image.astype(np.int16) + texture, 0, 255).astype(np.uint8)
+    textured: Image = np.clip(image.astype(np.int16) + texture, 0, 255).astype(np.uint8)
+    return textured
 
 
 def with_ball(image: Image, x: int, y: int, radius: int) -> Image:
