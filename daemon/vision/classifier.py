@@ -12,7 +12,8 @@ Only frame timestamps are used, never the wall clock, so replaying a file gives 
 
 Real footage loses the ball where it matters (a dark catch, a shiny tray) and calibrations are clicked a few
 pixels off, so the outcome rests on evidence gathered over the whole putt, never on one frame:
-- one sighting in the cup or the catch is enough, and so is the straight path between two sightings;
+- one sighting in the cup or the catch is enough, and so is a straight path between two sightings that
+  crosses the catch;
 - a ball in no region but within `region_margin` pixels of the catch, cup or return track counts as in it;
 - a ball that appears in the cup, the catch or the return track after the putt's ball vanished is that ball;
 - a ball that reaches the return track unseen in both cup and catch went where its last roll was heading;
@@ -141,7 +142,7 @@ class PuttClassifier:
 
     def _follow(self, putt: _Putt, seen: list[TrackedBall], t: float) -> PuttEvent | None:
         ball = next((b for b in seen if b.track_id == putt.track_id), None)
-        if ball is not None:
+        if ball is not None and not self._lost_at_cup(putt, t):
             self._note_unseen_stretch(putt, putt.path[-1], ball.position)
         else:
             ball = self._adopt(putt, seen)  # no stretch: nothing says the ball went straight to it
@@ -215,24 +216,22 @@ class PuttClassifier:
         p = ball.position
         putt.last_ramp_time = t
         putt.last_ramp_point, putt.last_ramp_velocity = p, ball.velocity
-        if putt.entered_hole and self._cup_distance(p) < -self._config.region_margin:
-            putt.entered_hole = False  # seen on the ramp clear of the cup again: it lipped out
         lane = self._cal.lane(p)
-        # The exit lane is where the ball left the ramp, not where it rolls after the catch or cup (even
-        # when it lipped out: the quadrant stays set from the first time it entered).
-        if lane in ("LEFT", "CENTER", "RIGHT") and not (putt.touched_catch or putt.quadrant is not None):
+        # The exit lane is where the ball left the ramp, not where it rolls after the catch or cup.
+        if lane in ("LEFT", "CENTER", "RIGHT") and not (putt.touched_catch or putt.entered_hole):
             putt.exit_lane = lane
 
     def _note_unseen_stretch(self, putt: _Putt, a: Point, b: Point) -> None:
-        """The ball went straight from A to B while unseen: it touched the cup or catch if that line does."""
+        """The ball went straight from A to B while unseen: it touched the catch if that line does.
+
+        Not the cup: a line over its edge is no drop, and its quadrant is the first one the ball is seen in.
+        """
         steps = int(math.hypot(b.x - a.x, b.y - a.y) / _STEP_PX)
         for i in range(1, steps):
             q = Point(a.x + (b.x - a.x) * i / steps, a.y + (b.y - a.y) * i / steps)
-            if self._region_of(q, _HOLE_FAMILY):
-                putt.entered_hole = True
-                putt.quadrant = putt.quadrant or self._cal.quadrant(q) or self._quadrant_by_angle(q)
-            elif self._cal.contains(Region.CATCH, q):
+            if self._cal.contains(Region.CATCH, q) and not self._region_of(q, _HOLE_FAMILY):
                 putt.touched_catch = True
+                return
 
     def _on_return_track(self, putt: _Putt, t: float) -> PuttEvent:
         if putt.touched_catch:

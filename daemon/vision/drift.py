@@ -30,6 +30,7 @@ from daemon.vision.proposal import SearchArea, expected_angle, propose
 
 Matrix = tuple[tuple[float, float, float], tuple[float, float, float]]
 DriftState = Literal["still", "followed", "mismatch"]
+OVERHEAD_SIDE_RATIO = 0.9  # shortest to longest of the mat's opposite sides in a view the proposal reads
 Method = Literal["reference", "proposal"]
 IDENTITY: Matrix = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 _MARGIN = 0.08  # share of the rig's size added around its bounds when taking the reference
@@ -256,6 +257,19 @@ def _overlap(first: Calibration, second: Calibration, region: Region, width: int
     cv2.fillPoly(b, [np.array(second.polygons[region], np.int32)], 1)
     union = int(np.count_nonzero(a | b))
     return int(np.count_nonzero(a & b)) / union if union else 0.0
+
+
+def reads_overhead(calibration: Calibration) -> bool:
+    """Whether the calibration's mat looks seen from above (opposite sides of about the same length): the
+    only view the automatic proposal reads. A camera at the golfer's end or at an angle draws the mat as a
+    trapezoid, as every Proof of Putt file of a real rig does."""
+    corners = calibration.polygons[Region.MAT]
+    if len(corners) != 4:
+        return False
+    sides = [math.dist(corners[i], corners[(i + 1) % 4]) for i in range(4)]
+    return all(
+        min(a, b) >= OVERHEAD_SIDE_RATIO * max(a, b) for a, b in ((sides[0], sides[2]), (sides[1], sides[3]))
+    )
 
 
 def estimate_drift(

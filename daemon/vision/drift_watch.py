@@ -23,6 +23,7 @@ from daemon.vision.drift import (
     SceneReference,
     estimate_drift,
     judge,
+    reads_overhead,
     reference_path,
     transform_calibration,
 )
@@ -40,6 +41,7 @@ class DriftWatch:
         self._running: threading.Thread | None = None
         self._result: DriftVerdict | None = None
         self._next_due: float | None = None  # frame time of the next check; None: the first still frame
+        self._unjudgeable = False  # no reference, and a view the proposal cannot read: never checked
 
     @property
     def has_reference(self) -> bool:
@@ -48,7 +50,15 @@ class DriftWatch:
     def offer(self, frame: Frame, calibration: Calibration, *, still: bool) -> DriftVerdict | None:
         """Start a check on FRAME if one is due and the scene is STILL; return a verdict that is ready (on a
         still frame only, so the regions never change under a putt)."""
-        if not still:
+        if not still or self._unjudgeable:
+            return None
+        if self._reference is None and not reads_overhead(calibration):
+            # Judged by the proposal, a view it cannot read would be "followed" to wherever it guessed.
+            self._unjudgeable = True
+            logger.info(
+                "calibration drift not checked: no scene reference beside the calibration, and the automatic "
+                "proposal reads only views from above (saving it from the calibration page stores one)"
+            )
             return None
         ready = self._collect()
         if ready is not None or self._running is not None:

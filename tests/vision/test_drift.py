@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from daemon.models import Image
+from daemon.models import Frame, Image
 from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
-from daemon.vision.calibration import Calibration, Region
+from daemon.vision.calibration import CLICKED, Calibration, Region
 from daemon.vision.drift import (
     DriftConfig,
     DriftEstimate,
@@ -21,10 +21,12 @@ from daemon.vision.drift import (
     estimate_drift,
     judge,
     make_reference,
+    reads_overhead,
     reference_path,
     transform_calibration,
     write_reference,
 )
+from daemon.vision.drift_watch import DriftWatch
 
 SIZE = (640, 480)
 CONFIG = DriftConfig()
@@ -117,6 +119,25 @@ def test_without_a_reference_the_proposal_checks_the_calibration(rig: Rig) -> No
     assert moved.method == "proposal"
     assert abs(moved.shift[0] - 25) < 2
     assert abs(moved.shift[1] + 15) < 2
+
+
+def test_without_a_reference_a_view_from_an_angle_is_not_checked(rig: Rig) -> None:
+    corners = rig.calibration.polygons[Region.MAT]
+    left = min(x for x, _ in corners)
+    right = max(x for x, _ in corners)
+    top = min(y for _, y in corners)
+    # The far edge drawn 30% shorter, as a camera at the golfer's end sees the mat.
+    inset = round(0.15 * (right - left))
+    narrowed = tuple(((x + inset if x == left else x - inset), y) if y == top else (x, y) for x, y in corners)
+    clicked = {region: rig.calibration.polygons[region] for region in CLICKED}
+    angled = Calibration.from_clicked(clicked | {Region.MAT: narrowed}, 0, rig.calibration.frame_size, None)
+    assert reads_overhead(rig.calibration)
+    assert not reads_overhead(angled)
+    for reference, calibration, checked in ((None, angled, False), (None, rig.calibration, True),
+                                            (rig.reference, angled, True)):  # fmt: skip
+        watch = DriftWatch(CONFIG, reference, background=False)
+        verdict = watch.offer(Frame(0, 0.0, rig.frame(10.0)), calibration, still=True)
+        assert (verdict is not None) is checked, (reference is not None, calibration is angled)
 
 
 def _estimate(
