@@ -90,7 +90,7 @@ class GateSettings(_Group):
     enabled: bool = Field(True, description="Skip the detector on frames where nothing in the rig moved.")
     threshold: int = Field(16, ge=1, le=255, description="Grey levels a pixel must change by to count.")
     min_pixels: int = Field(2, ge=1, le=10000, description="Changed pixels (at 1/4 size) that make a motion.")
-    max_skip: float = Field(1.0, gt=0, le=60, description="Seconds after which the detector runs anyway.")
+    max_skip: float = Field(3.0, gt=0, le=60, description="Seconds after which the detector runs anyway.")
 
 
 class ModelSettings(_Group):

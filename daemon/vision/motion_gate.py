@@ -23,7 +23,7 @@ class MotionGateConfig:
     scale: int = 4  # the comparison runs at 1/scale resolution
     threshold: int = 16  # grey levels a pixel must change by
     min_pixels: int = 2  # changed pixels (at 1/scale) that make a motion
-    max_skip: float = 1.0  # seconds after which the detector runs anyway
+    max_skip: float = 3.0  # seconds after which the detector runs anyway
     crop: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2 of the area that matters
 
 

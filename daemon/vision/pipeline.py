@@ -1,7 +1,8 @@
 """The vision pipeline: a frame in, what it showed and the putts it decided out.
 
-motion gate -> detector -> tracker -> classifier. While nothing moves and no putt is under way, the gate lets
-the last detections stand instead of running the network. Grouping putts into sessions and everything after
+motion gate -> detector -> tracker -> classifier. While nothing moves, the gate lets the last detections stand
+instead of running the network, during a putt too: a ball at rest stays where it was seen, the classifier's
+timers run on the frames' times, and a ball that moves, drops or vanishes changes the picture. Grouping putts into sessions and everything after
 that is the service's job; nothing here touches the disk or the network.
 """
 
@@ -72,7 +73,7 @@ class VisionPipeline:
 
     def _detect(self, frame: Frame) -> tuple[Detections, bool]:
         gate, last = self._gate, self._last
-        if gate is None or last is None or self._classifier.putt_in_progress or gate.moved(frame):
+        if gate is None or last is None or gate.moved(frame):
             self._last = self._detector.detect(frame)
             if gate is not None:
                 gate.detected(frame)

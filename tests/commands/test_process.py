@@ -111,7 +111,8 @@ def test_motion_gate_skips_still_frames_and_wakes_on_motion() -> None:
     assert not gate.moved(frame(1, 100.0))
     assert not gate.moved(frame(2, 100.4))  # sub-pixel jitter of a resting ball
     assert gate.moved(frame(3, 104.0))
-    assert gate.moved(frame(40, 100.0))  # a second and more since the detector last looked
+    assert not gate.moved(frame(89, 100.0))
+    assert gate.moved(frame(90, 100.0))  # max_skip (3 s at 30 fps) since the detector last looked
 
 
 def test_bad_start_time_is_a_usage_error(clip: Path, cli_env: dict[str, str]) -> None:
