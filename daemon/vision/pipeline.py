@@ -2,8 +2,8 @@
 
 motion gate -> detector -> tracker -> classifier. While nothing moves, the gate lets the last detections stand
 instead of running the network, during a putt too: a ball at rest stays where it was seen, the classifier's
-timers run on the frames' times, and a ball that moves, drops or vanishes changes the picture. Grouping putts into sessions and everything after
-that is the service's job; nothing here touches the disk or the network.
+timers run on the frames' times, and a ball that moves, drops or vanishes changes the picture. Grouping putts
+into sessions and everything after that is the service's job; nothing here touches the disk or the network.
 """
 
 from __future__ import annotations
