@@ -1,4 +1,5 @@
-"""Argument types and path checks the commands share: a value out of range is a usage error, no traceback.
+"""Argument types, path checks and input readers the commands share: bad input is a usage or input error,
+no traceback.
 
 Each range is one object: argparse calls it to convert and check a value, and the help text names the same
 bounds (`help=f"putts per session, {PUTTS} (default 10)"`), so `--help` and the error say the same thing.
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import OutputError
+import cv2
+
+from daemon.errors import InputDataError, InputMissingError, OutputError
+from daemon.models import Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +116,13 @@ def check_output_folder(folder: Path) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write into the output folder {folder}: permission denied")
     return folder.resolve()
+
+
+def read_image(path: Path) -> Image:
+    """The still at PATH, or a clear error: missing (exit 66) or not an image (exit 65)."""
+    if not path.is_file():
+        raise InputMissingError(f"image file not found: {path}")
+    image: Image | None = cv2.imread(str(path))
+    if image is None:
+        raise InputDataError(f"{path}: not a readable image")
+    return image

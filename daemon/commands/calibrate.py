@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.commands.arguments import read_image
 from daemon.commands.calibrate_auto import auto_calibrate
-from daemon.errors import CalibrationError, InputDataError, InputMissingError, OutputError
-from daemon.models import Image
+from daemon.errors import CalibrationError, OutputError
 from daemon.vision.calibration import Region, load_calibration
 from daemon.vision.overlay import draw_regions
 
@@ -29,16 +29,6 @@ def _check_drawing_target(out: Path) -> None:
         raise OutputError(f"cannot write {out}: folder {out.parent} does not exist")
     if out.is_dir():
         raise OutputError(f"cannot write {out}: it is a folder")
-
-
-def read_image(path: Path) -> Image:
-    """The still at PATH."""
-    if not path.is_file():
-        raise InputMissingError(f"image file not found: {path}")
-    image: Image | None = cv2.imread(str(path))
-    if image is None:
-        raise InputDataError(f"{path}: not a readable image")
-    return image
 
 
 def calibrate_command(args: argparse.Namespace) -> int:

@@ -11,21 +11,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
-
-from daemon.errors import InputDataError, InputMissingError
-from daemon.models import Image
+from daemon.commands.arguments import read_image
+from daemon.errors import InputDataError
 from daemon.vision.drift import write_reference
 from daemon.vision.proposal import propose
-
-
-def _read_image(path: Path) -> Image:
-    if not path.is_file():
-        raise InputMissingError(f"image file not found: {path}")
-    image: Image | None = cv2.imread(str(path))
-    if image is None:
-        raise InputDataError(f"{path}: not a readable image")
-    return image
 
 
 def auto_calibrate(image_path: Path, out: Path | None) -> int:
@@ -33,7 +22,7 @@ def auto_calibrate(image_path: Path, out: Path | None) -> int:
     if out is None:
         print("putt-daemon calibrate: --auto needs --out FILE, where to write the proposal", file=sys.stderr)
         return 2
-    image = _read_image(image_path)
+    image = read_image(image_path)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     proposal = propose(image, calibrated_at=stamp)
     if proposal is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from daemon import configuration
-from daemon.commands.calibrate import read_image
+from daemon.commands.arguments import read_image
 from daemon.commands.calibrate_page.page import CalibrationPage, PageConfig, sighup
 from daemon.commands.calibrate_page.server import PageServer
 from daemon.commands.snapshot import running_service, take_still
