@@ -240,7 +240,7 @@ def build_pipeline(
     """The vision stages exactly as `Service._build_vision` builds them for one frame size."""
     calibration = calibration.scaled(width, height)
     crop = calibration.bounds()
-    detector = BallDetector.open(replace(configs.detector, crop=crop))
+    detector = BallDetector.open(replace(configs.detector, crop=crop), (width, height))
     gate = None if configs.gate is None else MotionGate(replace(configs.gate, crop=crop))
     return VisionPipeline(
         detector=detector,

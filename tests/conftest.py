@@ -99,7 +99,7 @@ def export_onnx(weights: Path, target: Path, **kwargs: object) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = YOLO(str(weights)).export(
-            format="onnx", imgsz=IMGSZ, dynamic=False, simplify=True, verbose=False, **kwargs
+            format="onnx", imgsz=IMGSZ, simplify=True, verbose=False, **({"dynamic": False} | kwargs)
         )
     Path(out).replace(target)
     return target

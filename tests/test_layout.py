@@ -16,7 +16,7 @@ PACKAGE = REPO / "daemon"
 LAYERS = ("cli", "commands", "service", "outlets", "delivery", "sim", "vision")
 BOTTOM = {
     "models", "settings", "errors", "paths", "redact", "atomicfile", "configuration", "logs", "progress",
-    "sinks",
+    "sinks", "memory",
 }  # fmt: skip
 
 

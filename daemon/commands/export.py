@@ -125,7 +125,7 @@ def verify(model: Any, detector: BallDetector, frames: list[Image], *, end2end: 
         ours = [d.box for d in detector.detect(Frame(index, 0.0, image)).items]
         result = model.predict(
             image, imgsz=info.imgsz[0], conf=detector.config.confidence, iou=NMS_IOU, max_det=300,
-            classes=[info.ball_id], rect=False, device="cpu", verbose=False, **head,
+            classes=[info.ball_id], rect=info.dynamic, device="cpu", verbose=False, **head,
         )[0]  # fmt: skip
         theirs = [Box(*map(float, row)) for row in result.boxes.xyxy.cpu().numpy().tolist()]
         total += len(theirs)
@@ -164,11 +164,13 @@ def _has_one2one_head(model: Any) -> bool:
 
 def _export_onnx(model: Any, imgsz: int, *, end2end: bool) -> Path:
     # nms=False exports the one-to-one head (top-k in the graph, no NMS for us); None exports the raw head.
+    # A free input height and width lets the detector pad a wide crop of the rig only to the next multiple
+    # of the stride (320 x 224 for a 640 x 420 crop): a third less work than the full square.
     with warnings.catch_warnings():
         # torch's tracer and deprecation warnings about Ultralytics' export code: noise for our user.
         warnings.simplefilter("ignore")
         out = model.export(
-            format="onnx", imgsz=imgsz, dynamic=False, simplify=True, batch=1, device="cpu",
+            format="onnx", imgsz=imgsz, dynamic=True, simplify=True, batch=1, device="cpu",
             nms=False if end2end else None, verbose=False,
         )  # fmt: skip
     return Path(out)
@@ -228,6 +230,7 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
             "ball_class": config.ball_class,
             "imgsz": list(detector.info.imgsz),
             "stride": detector.info.stride,
+            "dynamic": detector.info.dynamic,
             "layout": detector.info.layout,
             "source_weights": weights.name,
             "source_sha256": file_sha256(weights),

@@ -173,7 +173,7 @@ class Service:
         calibration = self._drift.counting(self._calibration.scaled(width, height))
         configs = self._configs
         crop = calibration.bounds()
-        detector = BallDetector.open(replace(configs.detector, crop=crop))
+        detector = BallDetector.open(replace(configs.detector, crop=crop), (width, height))
         gate = None if configs.gate is None else MotionGate(replace(configs.gate, crop=crop))
         tracker = BallTracker(configs.tracker)
         classifier = PuttClassifier(calibration, configs.classifier)

@@ -63,6 +63,9 @@ class ModelInfo:
     stride: int
     layout: Layout
     ball_id: int
+    # An input of any height and width: a frame is letterboxed to imgsz and padded only up to a multiple of
+    # the stride, as Ultralytics predicts, instead of to the full square.
+    dynamic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +80,22 @@ class Letterbox:
     top: int
     gain_x: float
     gain_y: float
+    input_w: int  # the network input, padding included
+    input_h: int
 
 
-def letterbox_geometry(src_h: int, src_w: int, dst_h: int, dst_w: int) -> Letterbox:
-    """Ultralytics' centred letterbox: one scale for both axes, each side rounded, padding split around it."""
+def letterbox_geometry(src_h: int, src_w: int, dst_h: int, dst_w: int, stride: int = 0) -> Letterbox:
+    """Ultralytics' centred letterbox: one scale for both axes, each side rounded, padding split around it.
+
+    With a STRIDE (a model whose input size is free), the padding only reaches the next multiple of it, as
+    Ultralytics' `LetterBox(auto=True)`: a 640 x 420 crop becomes a 320 x 224 input, not 320 x 320.
+    """
     r = min(dst_h / src_h, dst_w / src_w)
     new_w, new_h = max(round(src_w * r), 1), max(round(src_h * r), 1)
+    if stride:
+        dst_w, dst_h = new_w + (dst_w - new_w) % stride, new_h + (dst_h - new_h) % stride
     left, top = round((dst_w - new_w) / 2 - 0.1), round((dst_h - new_h) / 2 - 0.1)
-    return Letterbox(src_w, src_h, new_w, new_h, left, top, new_w / src_w, new_h / src_h)
+    return Letterbox(src_w, src_h, new_w, new_h, left, top, new_w / src_w, new_h / src_h, dst_w, dst_h)
 
 
 def decode_raw(
@@ -169,9 +180,8 @@ def read_model_info(session: ort.InferenceSession, config: DetectorConfig) -> Mo
     end2end = end2end or (len(out_shape) == 3 and out_shape[2] == 6 and out_shape[1] != 4 + nc)
     if not end2end and (len(out_shape) != 3 or out_shape[1] not in (4 + nc, None)):
         raise ModelError(f"{path}: output shape {out_shape} is not a YOLO detection output")
-    return ModelInfo(
-        names, imgsz, int(meta.get("stride", "32")), "end2end" if end2end else "raw", ball_ids[0]
-    )
+    layout: Layout = "end2end" if end2end else "raw"
+    return ModelInfo(names, imgsz, int(meta.get("stride", "32")), layout, ball_ids[0], dynamic=not static)
 
 
 def create_session(config: DetectorConfig) -> ort.InferenceSession:
@@ -207,8 +217,12 @@ class BallDetector:
         self._geometry: Letterbox | None = None
 
     @classmethod
-    def open(cls, config: DetectorConfig) -> BallDetector:
-        """Validate the model file and load it, or raise ModelError with one line saying why not."""
+    def open(cls, config: DetectorConfig, frame_size: tuple[int, int] | None = None) -> BallDetector:
+        """Validate the model file and load it, or raise ModelError with one line saying why not.
+
+        FRAME_SIZE (width, height) is the size of the frames to come, if known: the warm-up then runs on the
+        input shape they will have.
+        """
         path = config.path
         if not path.is_file():
             raise ModelError(f"{path}: model file not found")
@@ -225,14 +239,17 @@ class BallDetector:
             path, info.layout, info.imgsz, info.ball_id, config.threads,
         )  # fmt: skip
         detector = cls(config, session, info)
-        detector._warm_up()
+        detector._warm_up(frame_size)
         return detector
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, frame_size: tuple[int, int] | None) -> None:
         # The first run plans the graph and allocates ONNX Runtime's working memory. Doing it here, before
         # the service says READY, makes the first frame as fast as any, settles memory from the start, and
         # refuses a model that loads but cannot run.
-        self._tensor.fill(self._tensor.dtype.type(PAD_VALUE / 255))
+        if frame_size is None:
+            self._tensor.fill(self._tensor.dtype.type(PAD_VALUE / 255))
+        else:
+            self.prepare(np.full((frame_size[1], frame_size[0], 3), PAD_VALUE, np.uint8))
         try:
             self.infer()
         except _ORT_ERRORS as err:
@@ -272,7 +289,10 @@ class BallDetector:
         src_h, src_w = int(source.shape[0]), int(source.shape[1])
         box = self._geometry
         if box is None or (box.src_h, box.src_w) != (src_h, src_w):
-            box = letterbox_geometry(src_h, src_w, *self._tensor.shape[2:])
+            h, w = self.info.imgsz
+            box = letterbox_geometry(src_h, src_w, h, w, self.info.stride if self.info.dynamic else 0)
+            if self._tensor.shape[2:] != (box.input_h, box.input_w):
+                self._tensor = np.empty((1, 3, box.input_h, box.input_w), self._tensor.dtype)
             self._tensor.fill(self._tensor.dtype.type(PAD_VALUE / 255))
             self._geometry = box
         if (box.height, box.width) == (src_h, src_w):

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from daemon.memory import release_free_memory
 from daemon.models import Frame, Image, PuttEvent
 from daemon.vision.calibration import Calibration
 from daemon.vision.drift import (
@@ -78,6 +79,8 @@ class DriftWatch:
 
     def _check_aside(self, image: Image, calibration: Calibration) -> None:
         self._result = self._check(image, calibration)
+        del image
+        release_free_memory()  # this thread's arena would otherwise keep the check's peak
 
     def _collect(self) -> DriftVerdict | None:
         running = self._running

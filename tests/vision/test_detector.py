@@ -43,6 +43,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "weights": weights,
         "raw": export_onnx(weights, folder / "raw.onnx"),
+        "dynamic": export_onnx(weights, folder / "dynamic.onnx", dynamic=True),
         "end2end": export_onnx(weights, folder / "end2end.onnx", nms=True, conf=CONF, iou=0.7),
         "other": export_onnx(other, folder / "other.onnx"),
     }
@@ -66,6 +67,35 @@ def test_letterbox_is_ultralytics_letterbox(models: dict[str, Path]) -> None:
         box = letterbox_geometry(*shape, IMGSZ, IMGSZ)
         assert box.width <= IMGSZ
         assert box.height <= IMGSZ
+
+
+def test_a_model_of_any_input_size_pads_only_to_the_stride(models: dict[str, Path]) -> None:
+    from ultralytics.data.augment import LetterBox
+
+    detector = BallDetector.open(DetectorConfig(models["dynamic"]))
+    assert detector.info.dynamic
+    assert detector.info.imgsz == (IMGSZ, IMGSZ)
+    for shape in [(480, 640), (420, 640), (333, 250), (320, 320), (100, 900)]:
+        image = np.random.default_rng(1).integers(0, 255, (*shape, 3), dtype=np.uint8)
+        detector.prepare(image)
+        expected = LetterBox((IMGSZ, IMGSZ), auto=True, stride=32)(image=image)
+        got = (detector.tensor[0].transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+        assert np.array_equal(got, expected), shape
+        assert got.shape[0] % 32 == got.shape[1] % 32 == 0
+    assert detector.tensor.shape == (1, 3, 64, 320)  # the 100 x 900 image: 36 rows, padded to 64
+
+
+def test_a_model_of_any_input_size_matches_ultralytics_predict(models: dict[str, Path]) -> None:
+    from ultralytics import YOLO
+
+    reference = YOLO(str(models["weights"]))
+    dynamic = BallDetector.open(DetectorConfig(models["dynamic"], confidence=CONF), frame_size=(800, 450))
+    assert dynamic.tensor.shape == (1, 3, 192, 320)  # warmed up on the shape the frames will have
+    image = synthetic_frames(1, seed=9, size=(800, 450))[0]
+    ours = as_rows(dynamic.detect(Frame(0, 0.0, image)))
+    theirs = reference.predict(image, imgsz=IMGSZ, conf=CONF, rect=True, verbose=False)[0].boxes
+    assert len(ours) == len(theirs) > 0
+    np.testing.assert_allclose(ours[:, :4], theirs.xyxy.numpy(), atol=1.0)
 
 
 def test_decode_raw_filters_and_suppresses() -> None:
