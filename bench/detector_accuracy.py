@@ -1,6 +1,9 @@
 """Detector accuracy on frames the model never saw: simulator clips of unseen seeds, and held-out real images.
 
-    .venv/bin/python -m bench.detector_accuracy [--model models/ball.onnx] [--frames 1000]
+    .venv/bin/python -m bench.detector_accuracy [--model models/ball.onnx [other.onnx ...]] [--frames 1000]
+
+One table, the models side by side, each measure marked where it misses its target, and for each further
+model how many measures it does better and worse on than the first.
 
 Simulator frames are sampled from clips of seeds 7000 and up (training uses dataset seeds 1000-6000 and clip
 seeds 20000-21999), every frame with at least one ball in play, and run through the detector as the daemon
@@ -71,12 +74,16 @@ class Score:
             if not any(box.iou(other) >= 0.3 for other in ignored) and box not in (outside or []):
                 self.false_alarms += 1
 
-    def row(self, name: str, frames: int) -> str:
-        recall = self.hits / self.truths if self.truths else float("nan")
+    def recall(self) -> float:
+        return self.hits / self.truths if self.truths else float("nan")
+
+    def precision(self) -> float:
         found = self.hits + self.false_alarms
-        precision = f"{self.hits / found if found else float('nan'):9.4f}" if not self.recall_only else "-"
-        error = statistics.median(self.centre_errors) if self.centre_errors else float("nan")
-        return f"{name:34} {frames:7d} {self.truths:6d} {recall:7.4f} {precision:>9} {error:13.2f}"
+        return self.hits / found if found else float("nan")
+
+    def error(self) -> float:
+        """Median centre error of the matched balls, px."""
+        return statistics.median(self.centre_errors) if self.centre_errors else float("nan")
 
 
 def watched(calibration: Calibration, box: Box) -> bool:
@@ -143,31 +150,98 @@ def real_score(model: Path) -> tuple[Score, int]:
     return score, len(held)
 
 
-def table(model: Path, frames: int, seeds: int) -> None:
-    """Print the accuracy table of one model."""
-    real, real_frames = real_score(model)
-    print(f"detector accuracy of {model} at its default confidence (IoU >= 0.5 is a match)")
-    print(f"{'set':34} {'frames':>7} {'balls':>6} {'recall':>7} {'precision':>9} {'centre err px':>13}")
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a row must reach: recall and precision at least, median centre error at most."""
+
+    recall: float
+    precision: float | None
+    error: float
+
+    def misses(self, score: Score) -> list[str]:
+        """The measures of SCORE that miss this target."""
+        missed = []
+        if score.recall() < self.recall:
+            missed.append("recall")
+        if self.precision is not None and score.precision() < self.precision:
+            missed.append("precision")
+        if score.error() > self.error:
+            missed.append("centre error")
+        return missed
+
+
+SIM_TARGET = Target(0.99, 0.99, 1.0)
+ROLLING_TARGET = Target(0.97, None, 1.0)
+REAL_TARGET = Target(0.95, 0.95, 1.0)
+
+
+def all_scores(model: Path, frames: int, seeds: int) -> dict[str, tuple[Score, int, Target | None]]:
+    """Every row of the table for one model: its score, frames and target."""
+    rows: dict[str, tuple[Score, int, Target | None]] = {}
     for name, (first_seed, look) in ROW_SETS.items():
         scores = simulator_scores(model, frames, seeds, first_seed, look)
-        print(scores["all"].row(f"{name}, unseen seeds ({seeds})", frames))
-        print(scores["resting"].row("  of which resting balls", frames))
-        print(scores["rolling"].row("  of which rolling balls", frames))
-    print(real.row("real images, held out", real_frames))
+        rows[f"{name}, unseen seeds ({seeds})"] = (scores["all"], frames, SIM_TARGET)
+        rows[f"{name}: resting balls"] = (scores["resting"], frames, None)
+        rows[f"{name}: rolling balls"] = (scores["rolling"], frames, ROLLING_TARGET)
+    real, real_frames = real_score(model)
+    rows["real images, held out"] = (real, real_frames, REAL_TARGET)
+    return rows
+
+
+def cell(score: Score, target: Target | None) -> str:
+    """Recall, precision, centre error; a * after each that misses the row's target."""
+    missed = target.misses(score) if target is not None else []
+    recall = f"{score.recall():.4f}" + ("*" if "recall" in missed else " ")
+    precision = "-     " if score.recall_only else f"{score.precision():.4f}"
+    precision += "*" if "precision" in missed else " "
+    error = f"{score.error():.2f}" + ("*" if "centre error" in missed else " ")
+    return f"{recall} {precision} {error:>6}"
+
+
+def compare(first: Score, other: Score) -> tuple[int, int]:
+    """How many of recall, precision and centre error OTHER does better and worse on than FIRST."""
+    pairs = [(other.recall(), first.recall()), (first.error(), other.error())]
+    if not first.recall_only:
+        pairs.append((other.precision(), first.precision()))
+    return sum(a > b for a, b in pairs), sum(a < b for a, b in pairs)
+
+
+def print_table(models: list[Path], results: list[dict[str, tuple[Score, int, Target | None]]]) -> None:
+    """One table: a row per set, the models side by side."""
+    width = 22
+    print("detector accuracy at the daemon's default confidence; a ball is found at IoU >= 0.5")
+    print(f"{'':38} {'':>6} " + " ".join(f"{m.parent.name + '/' + m.name:>{width}}"[-width:] for m in models))
+    print(f"{'set':38} {'balls':>6} " + " ".join(f"{'recall prec.  err px':>{width}}" for _ in models))
+    for name, (score, _, target) in results[0].items():
+        cells = " ".join(f"{cell(r[name][0], target):>{width}}" for r in results)
+        print(f"{name:38} {score.truths:6d} {cells}")
+    print(
+        "targets: each simulator set recall and precision >= 0.99, its rolling balls recall >= 0.97; real "
+        "images recall and precision >= 0.95; median centre error <= 1 px; * marks a miss"
+    )
+    for model, result in zip(models, results, strict=True):
+        missed = sum(len(t.misses(s)) for s, _, t in result.values() if t is not None)
+        line = f"{model}: {missed} target measures missed"
+        if result is not results[0]:
+            better = worse = 0
+            for name, (score, _, _) in result.items():
+                up, down = compare(results[0][name][0], score)
+                better, worse = better + up, worse + down
+            line += f"; against {models[0]}: better on {better} measures, worse on {worse}"
+        print(line)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model", type=Path, nargs="+", default=[REPO / "models" / "ball.onnx"], help="one table per model"
-    )
+        "--model", type=Path, nargs="+", default=[REPO / "models" / "ball.onnx"],
+        help="models side by side; the others are compared with the first",
+    )  # fmt: skip
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    for model in args.model:
-        table(model, args.frames, args.seeds)
-    print("targets (simulator): recall >= 0.98, precision >= 0.98, median centre error <= 1.5 px")
+    print_table(args.model, [all_scores(model, args.frames, args.seeds) for model in args.model])
     return 0
 
 

@@ -6,8 +6,9 @@ and the scene's calibration, as the rules read a camera; `Timeline` says which b
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -117,7 +118,9 @@ def _detail(kind: str, entry: str, samples: Sequence[tuple[float, Point]], scrip
         return f"MAKE - HOLE: {quadrant} - {entry}"
     stop_regions = (Region.CATCH, Region.HOLE) if kind == "CATCH" else (Region.MAT, Region.LEFT_OF_MAT)
     exit_lane = entry
-    for _, p in samples:
+    # The last band the ball crossed before it stopped counting, the path between frames taken as straight:
+    # what the classifier does between two sightings.
+    for p in _along(samples):
         if cal.quadrant(p) is not None or any(cal.contains(r, p) for r in stop_regions):
             break
         lane = cal.lane(p)
@@ -125,6 +128,17 @@ def _detail(kind: str, entry: str, samples: Sequence[tuple[float, Point]], scrip
             exit_lane = lane
     label = "CATCH" if kind == "CATCH" else "RETURN"
     return f"MISS - {label}: {entry} - {exit_lane}"
+
+
+def _along(samples: Sequence[tuple[float, Point]], step: float = 0.5) -> Iterator[Point]:
+    """Every sample, and points STEP pixels apart on the straight line between each two."""
+    for (_, a), (_, b) in itertools.pairwise(samples):
+        yield a
+        steps = int(math.hypot(b.x - a.x, b.y - a.y) / step)
+        for i in range(1, steps):
+            yield Point(a.x + (b.x - a.x) * i / steps, a.y + (b.y - a.y) * i / steps)
+    if samples:
+        yield samples[-1][1]
 
 
 def plan_clip(

@@ -35,6 +35,9 @@ _QUADRANT_BY_ANGLE: tuple[Quadrant, ...] = ("TOP", "RIGHT", "LOW", "LEFT")  # im
 # Where a ball is, in the original's priority order of regions.
 Place = Literal["HOLE", "RETURN", "CATCH", "RAMP", "MAT", "NONE"]
 _STEP_PX = 2.0  # spacing of the points checked along a straight stretch the ball was not seen on
+_LANE_STEP_PX = 0.5  # the same between two sightings on the ramp, for the lane it crossed
+# Where a ball's exit lane is settled: the cup, the catch, or back on the mat.
+_LANE_ENDS = (*_HOLE_FAMILY, Region.CATCH, Region.MAT, Region.LEFT_OF_MAT)
 _DROPPED_AFTER = 0.2  # seconds unseen after a sighting in the cup: the ball dropped in
 
 
@@ -143,6 +146,7 @@ class PuttClassifier:
     def _follow(self, putt: _Putt, seen: list[TrackedBall], t: float) -> PuttEvent | None:
         ball = next((b for b in seen if b.track_id == putt.track_id), None)
         if ball is not None and not self._lost_at_cup(putt, t):
+            self._note_lanes_crossed(putt, putt.path[-1], ball.position)
             self._note_unseen_stretch(putt, putt.path[-1], ball.position)
         else:
             ball = self._adopt(putt, seen)  # no stretch: nothing says the ball went straight to it
@@ -220,6 +224,23 @@ class PuttClassifier:
         # The exit lane is where the ball left the ramp, not where it rolls after the catch or cup.
         if lane in ("LEFT", "CENTER", "RIGHT") and not (putt.touched_catch or putt.entered_hole):
             putt.exit_lane = lane
+
+    def _note_lanes_crossed(self, putt: _Putt, a: Point, b: Point) -> None:
+        """The exit lane is the last band the ball crossed before the cup, catch or mat, also between frames.
+
+        A fast ball moves 5-15 px a frame, more than the width of a band's corner by the cup: the frames alone
+        would make the answer depend on where the shutter happened to catch it.
+        """
+        if putt.touched_catch or putt.entered_hole:
+            return
+        steps = int(math.hypot(b.x - a.x, b.y - a.y) / _LANE_STEP_PX)
+        for i in range(1, steps):
+            q = Point(a.x + (b.x - a.x) * i / steps, a.y + (b.y - a.y) * i / steps)
+            if self._region_of(q, _LANE_ENDS):
+                return
+            lane = self._cal.lane(q)
+            if lane in ("LEFT", "CENTER", "RIGHT"):
+                putt.exit_lane = lane
 
     def _note_unseen_stretch(self, putt: _Putt, a: Point, b: Point) -> None:
         """The ball went straight from A to B while unseen: it touched the catch if that line does.

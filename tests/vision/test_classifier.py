@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from daemon.models import Box, Detection, Detections, PuttEvent
+from daemon.models import Box, Detection, Detections, Point, PuttEvent
 from daemon.vision.calibration import CLICKED, Calibration, load_calibration
 from daemon.vision.classifier import ClassifierConfig, PuttClassifier
 from daemon.vision.tracker import BallTracker, TrackerConfig
@@ -115,6 +115,25 @@ def test_catch_then_return_is_a_miss_with_entry_and_exit_lanes() -> None:
     )
     events = run(ball)
     assert [e.detail for e in events] == ["MISS - CATCH: LEFT - LEFT"]
+
+
+def test_the_exit_lane_is_the_band_crossed_between_two_frames_before_the_catch() -> None:
+    # Seen last at (950, 508), just inside LEFT, then next in the catch at (985, 530): on the way it crossed
+    # the corner of CENTER (the bands slant, LEFT ends at y 519 by the catch), so it left the ramp by CENTER.
+    last_on_ramp, in_catch = (950.0, 508.0), (985.0, 530.0)
+    assert CAL.lane(Point(*last_on_ramp)) == "LEFT"
+    assert CAL.lane(Point(967.0, 521.0)) == "CENTER"
+    ball = path(
+        [
+            Leg((600.0, 380.0), None, 1.0),
+            Leg((600.0, 380.0), (800.0, 380.0), 0.4),
+            Leg((800.0, 380.0), last_on_ramp, 0.3),
+            Leg(last_on_ramp, None, 1 / FPS),
+            Leg(in_catch, (1005.0, 690.0), 0.6),
+            Leg((960.0, 735.0), RETURN, 0.5),
+        ]
+    )
+    assert [e.detail for e in run(ball)] == ["MISS - CATCH: LEFT - CENTER"]
 
 
 def test_rolling_back_down_the_ramp_is_a_return_miss() -> None:
