@@ -9,7 +9,8 @@ at its defaults, torch on one thread) and the targets of the issue:
 2. CPU share of one core of a real `putt-daemon run` process on a live 30 fps `sim://` source, over
    `--window` seconds of an idle and of a busy stretch, gate on and off; one start per row. The simulator
    renders its frames inside that process, so each row is also given with the render cost (measured here on
-   the same frames) subtracted. Target: idle <= 5%.
+   the same frames) subtracted. Target: idle with the gate on (as a box runs) <= 5%; the gate-off rows show
+   what the gate saves.
 3. CPU seconds per hour of a putting session at 30 fps: ours from the pipeline's CPU time over the clip with
    the gate on; the baseline from its CPU time per predict x 30 x 3600. Target >= 50x fewer.
 4. RSS of the `run` process at READY=1 and after `--soak-minutes` (its growth), and seconds from process

@@ -35,6 +35,8 @@ def check_config_command(args: argparse.Namespace, loaded: LoadedSettings) -> in
     else:
         info = detector.info
         size = f"{info.imgsz[1]}x{info.imgsz[0]}"
+        if info.dynamic:  # the crop keeps its shape: only the short side is padded, up to the stride
+            size = f"up to {size}, padded to multiples of {info.stride}"
         print(f"# model: {configs.detector.path} ({info.layout} layout, input {size})")
         detector.close()
     try:
