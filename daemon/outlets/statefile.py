@@ -6,13 +6,14 @@ writer replaces the file atomically (`write_text_atomic`: a reader sees the old 
 one) at most every `interval` seconds, and once more on `close()` with the final state. A write error (full
 disk, permissions) is logged once at WARNING and retried at the next interval, never raised into the caller;
 its recovery is logged once at INFO. The JSON holds every `ServiceState` field plus `interval`, so a reader
-can tell a stale file from a quiet service: `read_state` calls it stale past `3 * interval + 2` seconds and
-checks that the writing process still exists.
+can tell a stale file from a quiet service, and `pid_started`: `read_state` calls the file stale past
+`3 * interval + 2` seconds and checks that the writing process, that pid started at that time, still exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -40,7 +41,31 @@ def state_json(state: ServiceState, interval: float) -> str:
     """The state file's text for STATE."""
     data: dict[str, object] = dataclasses.asdict(state)
     data["interval"] = interval
+    data["pid_started"] = process_started(state.pid)
     return json.dumps(data, indent=2) + "\n"
+
+
+@functools.lru_cache(maxsize=4)
+def _own_start(pid: int) -> int | None:
+    return _read_start(pid)
+
+
+def process_started(pid: int) -> int | None:
+    """When process PID started, in clock ticks since boot (Linux `/proc`), or None where that is unknown.
+
+    With the pid, it names one process: a pid the kernel handed to another process after ours died has
+    another start time, so `status` does not report it and `snapshot` does not signal it.
+    """
+    return _own_start(pid) if pid == os.getpid() else _read_start(pid)
+
+
+def _read_start(pid: int) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        # The command name (field 2) may hold spaces and brackets: count from the last ')'.
+        return int(text[text.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 STATE_FILE = "status.json"  # under the state folder
@@ -191,6 +216,15 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _writer_gone(pid: int, started: object) -> str | None:
+    """Why the process that wrote the file is no longer there, or None while it is."""
+    if not _process_exists(pid):
+        return f"process {pid} is not running"
+    if isinstance(started, int) and process_started(pid) not in (started, None):
+        return f"process {pid} is not running (another process has its pid now)"
+    return None
+
+
 def read_state(path: Path, now: float) -> StateReading:
     """Read the state file at PATH as of NOW (UTC epoch seconds) and judge whether the service is running."""
     state = _load(path)
@@ -202,8 +236,9 @@ def read_state(path: Path, now: float) -> StateReading:
     age = now - updated_at
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:  # kill(0 or -1, 0) means a group
         return StateReading(state, age, f"state file unreadable: {path} has no valid pid (got {pid!r})")
-    if not _process_exists(pid):
-        return StateReading(state, age, f"process {pid} is not running")
+    gone = _writer_gone(pid, state.get("pid_started"))
+    if gone is not None:
+        return StateReading(state, age, gone)
     interval = _number(state.get("interval"))
     if age > 3 * (DEFAULT_INTERVAL if interval is None else interval) + STALE_GRACE:
         return StateReading(state, age, f"state file is {age:.0f} s old: the service is not running or hung")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from daemon.models import ServiceState
-from daemon.outlets.statefile import StateFile, read_state
+from daemon.outlets.statefile import StateFile, process_started, read_state
 from tests.conftest import make_state as shared_state
 
 
@@ -56,8 +56,12 @@ def test_the_json_holds_every_field_and_the_interval(tmp_path: Path) -> None:
     sink.state(state)
     sink.close()  # never started: close still writes the final state
     data = json.loads(path.read_text())
-    assert set(data) == {field.name for field in dataclasses.fields(ServiceState)} | {"interval"}
+    assert set(data) == {field.name for field in dataclasses.fields(ServiceState)} | {
+        "interval",
+        "pid_started",
+    }
     assert data["interval"] == 1.5
+    assert data["pid_started"] == process_started(os.getpid())
     assert data["session"] == {"session_id": "puttbox_1700000000000", "putts": 5, "makes": 3, "streak": 2}
     assert data["problems"] == ["camera lost for 30 s"]
     assert data["updated_at"] == state.updated_at
@@ -219,6 +223,23 @@ def test_read_state_of_a_damaged_file(tmp_path: Path, text: str, expected: str) 
     assert reading.problem is not None
     assert reading.problem.startswith("state file unreadable: ")
     assert expected in reading.problem
+
+
+def test_read_state_notices_the_pid_now_belongs_to_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as other:
+        try:
+            state = write_state(path, pid=other.pid)
+            assert read_state(path, state.updated_at).problem is None
+            data = json.loads(path.read_text())
+            assert data["pid_started"] == process_started(other.pid) > 0
+            # The service died and the kernel gave its pid to this process, which started at another time.
+            data["pid_started"] -= 1
+            path.write_text(json.dumps(data))
+            reading = read_state(path, state.updated_at)
+            assert reading.problem == f"process {other.pid} is not running (another process has its pid now)"
+        finally:
+            other.kill()
 
 
 def test_read_state_never_signals_a_process_group(tmp_path: Path) -> None:
