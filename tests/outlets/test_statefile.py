@@ -232,7 +232,9 @@ def test_read_state_notices_the_pid_now_belongs_to_another_process(tmp_path: Pat
             state = write_state(path, pid=other.pid)
             assert read_state(path, state.updated_at).problem is None
             data = json.loads(path.read_text())
-            assert data["pid_started"] == process_started(other.pid) > 0
+            started = process_started(other.pid)
+            assert started is not None
+            assert data["pid_started"] == started
             # The service died and the kernel gave its pid to this process, which started at another time.
             data["pid_started"] -= 1
             path.write_text(json.dumps(data))
