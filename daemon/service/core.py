@@ -98,8 +98,12 @@ class Service:
         self._feed: FrameFeed = self._make_feed()
         self._vision: _Vision | None = None
         self._meter = LoopMeter()
+        # Every putt and session, for the result a replay prints. A live service runs for months: it counts
+        # them and keeps none (a putt holds its whole path).
+        self._keep_results = plan.mode == "replay"
         self._putts: list[PuttEvent] = []
         self._sessions: list[Session] = []
+        self._putt_count = self._session_count = 0
         self._undelivered: list[Session] = []
         self._problems: dict[str, str] = {}
         self._started_mono = self._clock.monotonic()
@@ -299,7 +303,9 @@ class Service:
             split = self._keeper.add_putt(putt, self._epoch_offset())
             if split is not None:
                 self._finished(split)
-            self._putts.append(putt)
+            self._putt_count += 1
+            if self._keep_results:
+                self._putts.append(putt)
             self._drift.note(putt)
             session_id = self._keeper.active_session_id or ""
             logger.info("putt %s in session %s", putt.detail, session_id, extra={"SESSION_ID": session_id})
@@ -396,7 +402,9 @@ class Service:
         self._keeper.discard_journal(session)
         if self._delivery is not None:
             self._delivery.queued()
-        self._sessions.append(session)
+        self._session_count += 1
+        if self._keep_results:
+            self._sessions.append(session)
         logger.info(
             "session %s handed over: %d putts, %d makes, ended by %s",
             session.session_id, len(session.putts), session.makes, session.end_reason,
@@ -491,8 +499,8 @@ class Service:
             inference_ms=round(self._meter.inference_ms(), 2),
             gate_skipped=round(self._meter.gate_skipped(), 3),
             session=progress,
-            putts=len(self._putts),
-            sessions=len(self._sessions),
+            putts=self._putt_count,
+            sessions=self._session_count,
             model=self._configs.detector.path.name,
             model_sha256=self._model_sha[:12],
             calibration=self._calibration_path().name,
@@ -521,7 +529,7 @@ class Service:
         # key is cheap on purpose: it is looked at on every turn of the loop.
         key = (
             self._status, self._feed.camera, self._keeper.active_session_id, self._keeper.active_count,
-            len(self._putts), len(self._sessions), tuple(self._problems.values()), self._update_status(),
+            self._putt_count, self._session_count, tuple(self._problems.values()), self._update_status(),
         )  # fmt: skip
         if not force and key == self._last_state and mono < self._next_state:
             return

@@ -64,7 +64,7 @@ class ServicePlan:
 
 @dataclass(frozen=True, slots=True)
 class ServiceResult:
-    """What a run produced."""
+    """What a run produced; a live run keeps no putts or sessions, only their counts in the state."""
 
     putts: tuple[PuttEvent, ...]
     sessions: tuple[Session, ...]

@@ -114,6 +114,12 @@ def test_an_open_session_ends_after_the_idle_timeout_with_no_frames_at_all(
     wait_until(lambda: recorder.sessions, timeout=40)
     assert recorder.sessions[0].end_reason == "idle"
     assert recorder.states[-1].fps == 0.0
+    # Counted, and handed to the sinks, but not held: a service running for months would keep them all.
+    assert recorder.states[-1].putts == len(recorder.putts) > 0
+    assert recorder.states[-1].sessions == 1
+    service.request_stop()
+    running[-1][1].join(timeout=15)
+    assert service._putts == service._sessions == []  # noqa: SLF001  # what a live service holds on to
 
 
 @dataclass
