@@ -40,6 +40,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     time: float
+    complete: bool = True  # False: the client went away before sending all of Content-Length
 
     @property
     def json(self) -> Any:
@@ -80,7 +81,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        received = Received(self.command, self.path, headers, body, time.monotonic())
+        received = Received(self.command, self.path, headers, body, time.monotonic(), len(body) == length)
         api = self.server.api
         reply = api.answer(received)
         if reply.delay and api.stopping.wait(reply.delay):
