@@ -12,6 +12,7 @@ becomes, the median of `--runs` medians of `--frames` frames, and whether it fit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ast
 import os
 import statistics
@@ -82,11 +83,12 @@ def export(option: Option, folder: Path) -> tuple[Path, float, float]:
 
     parameters = sum(p.numel() for p in model.model.parameters())
     gflops = get_flops(model.model, option.imgsz)
-    with warnings.catch_warnings():
+    # Ultralytics writes a model built from a yaml into the working folder: keep it in WORK.
+    with warnings.catch_warnings(), contextlib.chdir(work):
         warnings.simplefilter("ignore")
         out = model.export(format="onnx", imgsz=option.imgsz, dynamic=True, simplify=True, batch=1,
                            device="cpu", verbose=False)  # fmt: skip
-    return Path(out), parameters / 1e6, gflops
+    return (work / out).resolve(), parameters / 1e6, gflops
 
 
 def frames_and_crop(folder: Path, count: int) -> tuple[list[Image], tuple[int, int, int, int]]:
