@@ -12,8 +12,8 @@ becomes, the median of `--runs` medians of `--frames` frames, and whether it fit
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ast
+import contextlib
 import os
 import statistics
 import tempfile
