@@ -4,6 +4,11 @@ glibc keeps freed heap pages in the arena of the thread that used them. A worker
 computation now and then (a drift check builds a dozen full-frame images) would leave its arena at its peak
 for the life of the service, which on a box running for months reads as growth. `malloc_trim` returns those
 pages; elsewhere than glibc there is nothing to do.
+
+`malloc_trim` does not shrink the top of a worker thread's arena, though: glibc gives that back only on
+`free`, once it exceeds a trim threshold that glibc raises by itself after the first large block is freed. A
+service that starts a drift check every few minutes would keep the peak of one of them for good.
+`bound_heap_growth` pins both thresholds, so the tops of the arenas are given back as a check ends.
 """
 
 from __future__ import annotations
@@ -13,16 +18,35 @@ import ctypes.util
 import functools
 from collections.abc import Callable
 
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+TRIM_THRESHOLD = (
+    8 << 20
+)  # free bytes an arena's top may keep: room for a few frames, so the loop makes no syscalls
+MMAP_THRESHOLD = 4 << 20  # larger blocks get a mapping of their own (a 1280x720 frame stays below)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return None if name is None else ctypes.CDLL(name)
+
+
+def bound_heap_growth() -> bool:
+    """Pin glibc's trim and mmap thresholds for the life of the process; whether the C library could."""
+    libc = _libc()
+    mallopt = None if libc is None else getattr(libc, "mallopt", None)
+    if mallopt is None:  # not glibc
+        return False
+    return bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and bool(
+        mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    )
+
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
+    libc = _libc()
+    trim: Callable[[int], int] | None = None if libc is None else getattr(libc, "malloc_trim", None)
     return trim
 
 

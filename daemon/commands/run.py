@@ -11,6 +11,7 @@ import argparse
 import os
 
 from daemon.configuration import LoadedSettings, load_settings
+from daemon.memory import bound_heap_growth
 from daemon.outlets.notify import SystemdNotifier
 from daemon.outlets.statefile import STATE_FILE, StateFile
 from daemon.service import Service, ServicePlan, install_signal_handlers
@@ -25,6 +26,7 @@ def run_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     def reload_settings() -> Settings:
         return load_settings(args.env_file).settings
 
+    bound_heap_growth()  # a service that runs for months must not keep the peak of each check
     notifier = SystemdNotifier.from_environment(os.environ)
     state_file = StateFile(settings.state.dir / STATE_FILE, interval=settings.state.status_interval)
     plan = ServicePlan(
