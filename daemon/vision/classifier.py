@@ -8,6 +8,9 @@ the ramp band it is in then. The putt ends as
 - `MISS - RETURN: <entry> - <exit>` when it rolls back onto the mat;
 - `MISS - TIMEOUT: <entry>` when it neither comes back nor reaches the return track in time;
 - `MISS - QUICK PUTT` when another putt starts while this ball is still on the ramp.
+A "ball" that arrives on the ramp at speed and then sits dead still was never a ball rolling there: the track
+of a ball hidden on the mat jumped to a false detection beside it (a putter head, a bright spot). That putt is
+dropped, with a log line, as soon as it is clear.
 Only frame timestamps are used, never the wall clock, so replaying a file gives the same answer at any speed.
 
 Real footage loses the ball where it matters (a dark catch, a shiny tray) and calibrations are clicked a few
@@ -22,6 +25,7 @@ pixels off, so the outcome rests on evidence gathered over the whole putt, never
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -39,6 +43,11 @@ _LANE_STEP_PX = 0.5  # the same between two sightings on the ramp, for the lane 
 # Where a ball's exit lane is settled: the cup, the catch, or back on the mat.
 _LANE_ENDS = (*_HOLE_FAMILY, Region.CATCH, Region.MAT, Region.LEFT_OF_MAT)
 _DROPPED_AFTER = 0.2  # seconds unseen after a sighting in the cup: the ball dropped in
+_STILL_PX = 1.5  # a ball seen this close to where its putt started has not moved (detections jitter less)
+_STILL_SIGHTINGS = 3  # sightings that close in a row, after arriving at speed: it never rolled there
+_STOPPED_DEAD_PX = 6.0  # how far its speed at the start would have carried it by then, at the least
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,9 @@ class _Putt:
     path: list[Point]
     # Balls already on the return track at the start are earlier putts coming back, not this one.
     returning_before: frozenset[int]
+    start_speed: float  # pixels per second when it reached the ramp
+    still_sightings: int = 0
+    rolled: bool = False  # seen away from where it started, or settled as a slow arrival
     quadrant: Quadrant | None = None
     entered_hole: bool = False
     touched_catch: bool = False
@@ -101,6 +113,13 @@ class PuttClassifier:
         live = {b.track_id for b in observation.balls}
         self._last_on_mat = {k: v for k, v in self._last_on_mat.items() if k in live}
 
+        if self._putt is not None and self._stopped_dead(self._putt, seen, t):
+            start = self._putt.path[0]
+            logger.info(
+                "no putt: a ball reached the ramp at (%.0f, %.0f) at speed and never moved on, a false "
+                "detection beside a hidden ball", start.x, start.y,
+            )  # fmt: skip
+            self._putt = None
         starter = self._starting_ball(seen, t)
         if starter is not None:
             if self._putt is not None:
@@ -140,8 +159,30 @@ class PuttClassifier:
         returning = frozenset(b.track_id for b in seen if self._cal.contains(Region.RETURN_TRACK, b.position))
         self._last_on_mat.pop(ball.track_id, None)
         return _Putt(
-            ball.track_id, t, lane, lane, t, t, ball.position, ball.velocity, [ball.position], returning
-        )
+            ball.track_id, t, lane, lane, t, t, ball.position, ball.velocity, [ball.position], returning,
+            start_speed=math.hypot(ball.velocity.x, ball.velocity.y),
+        )  # fmt: skip
+
+    def _stopped_dead(self, putt: _Putt, seen: list[TrackedBall], t: float) -> bool:
+        """Whether the putt's ball, having reached the ramp at speed, sat still for its next few sightings.
+
+        Asked until the answer is known. A real ball that fast rolls on for some frames, up the ramp, back or
+        into the cup; one that crept onto the ramp may stop there.
+        """
+        if putt.rolled:
+            return False
+        ball = next((b for b in seen if b.track_id == putt.track_id), None)
+        if ball is None:
+            return False
+        start = putt.path[0]
+        if math.hypot(ball.position.x - start.x, ball.position.y - start.y) > _STILL_PX:
+            putt.rolled = True
+            return False
+        putt.still_sightings += 1
+        if putt.still_sightings < _STILL_SIGHTINGS:
+            return False
+        putt.rolled = True  # settled either way: a creeping ball may rest where it arrived
+        return putt.start_speed * (t - putt.start_time) >= _STOPPED_DEAD_PX
 
     def _follow(self, putt: _Putt, seen: list[TrackedBall], t: float) -> PuttEvent | None:
         ball = next((b for b in seen if b.track_id == putt.track_id), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -189,6 +190,34 @@ def test_ball_hidden_by_the_putter_for_under_half_a_second_keeps_its_track() -> 
         ]
     )
     assert [e.detail for e in run(ball)] == ["MAKE - HOLE: LOW - CENTER"]
+
+
+def test_a_false_ball_beside_a_ball_hidden_on_the_mat_is_no_putt(caplog: pytest.LogCaptureFixture) -> None:
+    # A putter over a ball resting by the ramp hides it, and its head, 35 px away on the ramp, is taken for
+    # a ball for three seconds: the ball's track jumps there. Then the putter lifts and the ball is putted.
+    by_the_ramp, putter_head = (735.0, 500.0), (770.0, 500.0)
+    ball = path(
+        [
+            Leg(by_the_ramp, None, 2.0),
+            *hidden(3.0),
+            Leg(by_the_ramp, None, 0.5),
+            Leg(by_the_ramp, RAMP_CENTER, 0.2),
+            Leg(RAMP_CENTER, BEFORE_HOLE, 0.3),
+            Leg(BEFORE_HOLE, IN_HOLE_LOW, 0.2),
+        ]
+    )
+    head = [None] * round(2.0 * FPS) + path([Leg(putter_head, None, 3.0)])
+    with caplog.at_level(logging.INFO, logger="daemon.vision.classifier"):
+        events = run(ball, head)
+    assert [e.detail for e in events] == ["MAKE - HOLE: LOW - CENTER"]
+    assert "no putt: a ball reached the ramp at (770, 500) at speed and never moved on" in caplog.text
+
+
+def test_a_ball_that_creeps_onto_the_ramp_and_stops_there_is_a_putt() -> None:
+    # 20 px/s over the mat's edge, then at rest just inside the ramp: no false ball sits still that slowly.
+    just_inside = (750.5, 500.0)
+    ball = path([Leg(ON_MAT, None, 1.0), Leg(ON_MAT, just_inside, 7.5), Leg(just_inside, None, 10.0)])
+    assert [e.detail for e in run(ball)] == ["MISS - TIMEOUT: CENTER"]
 
 
 def test_no_putt_from_a_ball_placed_directly_on_the_ramp() -> None:
