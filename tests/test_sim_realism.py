@@ -167,3 +167,44 @@ def test_realism_keeps_the_clip_truth() -> None:
     t = harder.putts[0].strike_time + 0.3
     frame = renderer.render(t, timeline.balls(t), timeline.occluders(t))
     assert frame.shape == (480, 640, 3)
+
+
+def region_mask(scene: Scene, *polygons: tuple[tuple[float, float], ...]) -> np.ndarray:
+    mask = np.zeros((scene.height, scene.width), np.uint8)
+    for points in polygons:
+        cv2.fillPoly(mask, [np.array([scene.to_image(x, y) for x, y in points], np.int32)], 1)
+    return mask
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_light_surround_pales_the_floor_and_keeps_the_mat(seed: int) -> None:
+    plain, light = pair(seed, light_surround=True)
+    scene = plain.scene
+    rig_area = region_mask(scene, rig.MAT, rig.RAMP, rig.CATCH, rig.RETURN_TRACK)
+    floor = cv2.erode(1 - rig_area, np.ones((9, 9), np.uint8)) > 0
+    mat = cv2.erode(region_mask(scene, rig.MAT), np.ones((9, 9), np.uint8)) > 0
+    grey = [cv2.cvtColor(r.background, cv2.COLOR_BGR2GRAY) for r in (plain, light)]
+    assert np.median(grey[0][floor]) < 185 < np.median(grey[1][floor])
+    assert np.array_equal(plain.background[mat], light.background[mat])
+    # A ball on the pale floor casts a grey shadow, not one of the mat's green.
+    x, y = 60.0, 150.0
+    view = ball_at(scene, x, y)
+    frame = light.render(1.0, [view], []).astype(np.int16)
+    c, r = view.box.center, view.box.width / 2
+    shade = frame[round(c.y + 1.1 * r), round(c.x + 0.4 * r)]
+    assert int(shade.max() - shade.min()) < 40, shade
+
+
+def test_light_surround_gives_half_its_scenes_a_light_catch_tray() -> None:
+    light_trays = 0
+    for seed in range(10):
+        plain, light = pair(seed, light_surround=True)
+        scene = plain.scene
+        tray = cv2.erode(region_mask(scene, rig.CATCH), np.ones((7, 7), np.uint8)) > 0
+        before = float(cv2.cvtColor(plain.background, cv2.COLOR_BGR2GRAY)[tray].mean())
+        after = float(cv2.cvtColor(light.background, cv2.COLOR_BGR2GRAY)[tray].mean())
+        if after > before + 60:
+            light_trays += 1
+        else:
+            assert after == pytest.approx(before)
+    assert 2 <= light_trays <= 8

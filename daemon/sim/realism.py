@@ -13,11 +13,13 @@ it rendered before. The features:
 - glare: soft specular highlights of the lamps on the mat and ramp.
 - seams: carpet grain along one direction and the seams where strips of mat meet.
 - second_ball: (dataset images) a second ball resting right next to one of the others.
+- light_surround: the rig stands on a white table or a pale floor, where a white ball shows only by its
+  shading and shadow; in half of these scenes the catch tray and return track are light plastic too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -42,14 +44,17 @@ class Realism:
     glare: float = 0.0
     seams: float = 0.0
     second_ball: float = 0.0
+    light_surround: float = 0.0
 
     @classmethod
     def every(cls, share: float) -> Realism:
         """Each feature for SHARE of the scenes, drawn independently."""
-        return cls(share, share, share, share, share, share, share)
+        return cls(**dict.fromkeys(_FEATURES, share))
 
 
 PLAIN = Realism()
+# Drawn in this order from a scene's stream: a new feature goes last, so older ones keep their draws.
+_FEATURES = ("channel", "lookalike", "sensor", "exposure", "glare", "seams", "second_ball", "light_surround")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +68,26 @@ class Extras:
     glare: bool = False
     seams: bool = False
     second_ball: bool = False
+    light_surround: bool = False
     seed: int = 0
 
     @classmethod
     def draw(cls, realism: Realism, seed: int) -> Extras:
         """The features scene SEED gets under REALISM, from a random stream of its own."""
         rng = np.random.default_rng([seed, 11])
-        names = ("channel", "lookalike", "sensor", "exposure", "glare", "seams", "second_ball")
-        on = {name: bool(rng.random() < getattr(realism, name)) for name in names}
+        on = {name: bool(rng.random() < getattr(realism, name)) for name in _FEATURES}
         return cls(**on, seed=seed)
 
     @property
     def plain(self) -> bool:
         return not (
-            self.channel or self.lookalike or self.sensor or self.exposure or self.glare or self.seams
+            self.channel
+            or self.lookalike
+            or self.sensor
+            or self.exposure
+            or self.glare
+            or self.seams
+            or self.light_surround
         )
 
 
@@ -154,6 +165,23 @@ def _seams(image: Image, scene: Scene, rng: np.random.Generator) -> Image:
         dark = tuple(int(v * 0.55) for v in scene.look.mat)
         _line(grained, scene, (a, b), (dark[0], dark[1], dark[2]), 2)
     return grained
+
+
+def _pale(rng: np.random.Generator, low: int, high: int) -> tuple[int, int, int]:
+    grey = int(rng.integers(low, high + 1))
+    b, g, r = (int(np.clip(grey + rng.integers(-8, 9), 0, 255)) for _ in range(3))
+    return b, g, r
+
+
+def surround(scene: Scene, extras: Extras) -> Scene:
+    """SCENE as the background is drawn: with a light surround when EXTRAS has one."""
+    if not extras.light_surround:
+        return scene
+    rng = np.random.default_rng([extras.seed, 13])
+    look = replace(scene.look, floor=_pale(rng, 195, 240))
+    if rng.random() < 0.5:
+        look = replace(look, catch=_pale(rng, 165, 215), track=_pale(rng, 175, 225))
+    return replace(scene, look=look)
 
 
 def dress_background(background: Image, scene: Scene, extras: Extras) -> Image:

@@ -11,7 +11,7 @@ import numpy as np
 
 from daemon.models import Image
 from daemon.sim import rig
-from daemon.sim.realism import Extras, Sensor, dress_background, lookalike_insert
+from daemon.sim.realism import Extras, Sensor, dress_background, lookalike_insert, surround
 from daemon.sim.rig import Scene
 from daemon.sim.script import Occluder
 from daemon.sim.truth import BallView
@@ -90,8 +90,9 @@ class Renderer:
 
     def __init__(self, scene: Scene, seed: int, noise_banks: int = 6, extras: Extras | None = None) -> None:
         rng = np.random.default_rng(seed)
-        self.scene = scene
         self.extras = extras if extras is not None else Extras(seed=seed)
+        scene = surround(scene, self.extras)
+        self.scene = scene
         self.background = draw_background(scene, rng)
         if not self.extras.plain:
             self.background = dress_background(self.background, scene, self.extras)
@@ -155,7 +156,7 @@ class Renderer:
         if self.extras.channel:
             colour = _shade(colour, self.sensor.ball_light(*view.state.position))
         shadow = _fixed(c.x + 0.25 * r, c.y + 0.3 * r)
-        cv2.circle(frame, shadow, round(r * _ONE), self._shadow, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(frame, shadow, round(r * _ONE), self._shadow_under(c.x, c.y), -1, cv2.LINE_AA, _SHIFT)
         dx, dy = self._smear(view)
         if math.hypot(dx, dy) > 1.5:
             cv2.line(frame, _fixed(c.x - dx, c.y - dy), _fixed(c.x + dx, c.y + dy), _shade(colour, 0.9),
@@ -165,6 +166,16 @@ class Renderer:
         cv2.circle(frame, lit, round(0.82 * r * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
         cv2.circle(frame, _fixed(c.x - 0.35 * r, c.y - 0.35 * r), round(0.25 * r * _ONE), (252, 252, 252), -1,
                    cv2.LINE_AA, _SHIFT)  # fmt: skip
+
+    def _shadow_under(self, x: float, y: float) -> tuple[int, int, int]:
+        if not self.extras.light_surround:
+            return self._shadow
+        # On a pale surface the shadow is a darker tone of that surface, not of the mat.
+        h, w = self.background.shape[:2]
+        b, g, r = (
+            int(v) for v in self.background[min(max(round(y), 0), h - 1), min(max(round(x), 0), w - 1)]
+        )
+        return _shade((b, g, r), 0.7)
 
     def _smear(self, view: BallView) -> tuple[float, float]:
         """Half the image path of a ball over half a frame of exposure: the motion blur's half length."""
