@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from bench.detector_accuracy import simulator_score
+from bench.detector_accuracy import REAL_UNLABELLED, simulator_score
 from daemon.vision.detector import file_sha256
 from tests.conftest import REPO
+from tools.train_detector import REAL, real_split
 
 MODEL = REPO / "models" / "ball.onnx"
 
@@ -25,3 +26,16 @@ def test_shipped_model_finds_balls_in_unseen_rendered_frames() -> None:
     assert score.truths >= 60
     assert score.hits / score.truths >= 0.95
     assert score.hits / (score.hits + score.false_alarms) >= 0.9
+
+
+def test_the_unlabelled_real_balls_are_held_out_and_apart_from_the_labelled_ones() -> None:
+    _, held = real_split(5)
+    stems = {path.stem for path in held}
+    for stem, boxes in REAL_UNLABELLED.items():
+        assert stem in stems  # never trained on: a training image would keep teaching the model to miss it
+        labelled = []
+        for line in (REAL / "labels" / f"{stem}.txt").read_text().splitlines():
+            _, x, y, _, _ = (float(v) for v in line.split())
+            labelled.append((x * 640, y * 480))
+        for box in boxes:
+            assert all(abs(box.center.x - x) + abs(box.center.y - y) > box.width for x, y in labelled)
