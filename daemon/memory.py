@@ -20,9 +20,8 @@ from collections.abc import Callable
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-TRIM_THRESHOLD = (
-    8 << 20
-)  # free bytes an arena's top may keep: room for a few frames, so the loop makes no syscalls
+# Free bytes an arena's top may keep: room for a few frames, so the loop makes no syscalls.
+TRIM_THRESHOLD = 8 << 20
 MMAP_THRESHOLD = 4 << 20  # larger blocks get a mapping of their own (a 1280x720 frame stays below)
 
 
