@@ -5,7 +5,8 @@ Layout under `root`: `pending/` (waiting for upload), `dead/` (given up on; `<id
 spool). An entry is `<id>.json` (the report, the uploader's unit of work), `<id>.csv` and a `<id>.meta` JSON
 sidecar (queued_at, filed_at, attempts, last_error). The JSON's presence in a folder means the entry is
 complete there: `accept` writes it last, a move renames it first, a removal unlinks it first, and `open()`
-tidies what an interrupted write or move left and sends corrupt pending reports to `dead/`. Every file is
+tidies what an interrupted write or move left (and the lock files of killed holders) and sends corrupt pending
+reports to `dead/`. Every file is
 written atomically and durably (daemon.atomicfile); a failure is a one-line `SpoolError` and leaves no partial
 entry. Pending entries are never dropped: at the size cap `sent/` then `dead/` are pruned oldest first, and if
 that is not enough `accept` raises `SpoolFull`, so the service keeps the session's journal and retries.
@@ -151,7 +152,12 @@ class Spool:
             if self._lock_fd is None:
                 self._lock_fd = self._take_lock()
             with self._mutex:
-                return [*self._remove_temp_files(), *self._repair(), *self._quarantine()]
+                return [
+                    *self._remove_temp_files(),
+                    *self._sweep_locks(),
+                    *self._repair(),
+                    *self._quarantine(),
+                ]
 
     def accept(self, session: Session, report: SessionReport) -> None:
         """Queue the report pair in pending/; SpoolError (SpoolFull) if it cannot, leaving no part of it."""
@@ -429,6 +435,18 @@ class Spool:
                     return fd
             os.close(fd)  # its holder removed this file as we opened it: take the new one
         return None
+
+    def _sweep_locks(self) -> list[str]:
+        """Remove entry lock files nobody holds: what a process killed while holding one left behind."""
+        lines = []
+        for path in sorted((self.config.root / "locks").glob("*.lock")):
+            fd = self._lock_entry(path)
+            if fd is None:
+                continue  # held by a live process (a queue command), which removes it itself
+            path.unlink(missing_ok=True)
+            os.close(fd)
+            lines.append(f"removed stale lock locks/{path.name}")
+        return lines
 
     def _remove_temp_files(self) -> list[str]:
         lines = []

@@ -251,6 +251,28 @@ def test_entry_lock_is_exclusive_across_processes(spool: Spool) -> None:
     assert not list((spool.config.root / "locks").iterdir())
 
 
+def test_open_sweeps_the_lock_a_killed_holder_left_and_keeps_a_held_one(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    make_spool(root).close()
+    killed = run_child("entry-lock", str(root), "box-1_0001")
+    alive = run_child("entry-lock", str(root), "box-1_0002")
+    for child in (killed, alive):
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "held True"
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=30)
+    owner = Spool(SpoolConfig(root=root))
+    try:
+        assert owner.open() == ["removed stale lock locks/box-1_0001.lock"]
+        assert sorted(p.name for p in (root / "locks").iterdir()) == ["box-1_0002.lock"]
+        with owner.entry_lock("box-1_0002") as mine:
+            assert not mine  # the live holder keeps its lock
+    finally:
+        alive.communicate("", timeout=30)
+        owner.close()
+    assert not list((root / "locks").iterdir())
+
+
 # --- the queue's life
 
 
