@@ -7,8 +7,9 @@ sidecar (queued_at, filed_at, attempts, last_error). The JSON's presence in a fo
 complete there: `accept` writes it last, a move renames it first, a removal unlinks it first, and `open()`
 tidies what an interrupted write or move left (and the lock files of killed holders) and sends corrupt pending
 reports to `dead/`. Every file is written atomically and durably (daemon.atomicfile); a failure is a one-line
-`SpoolError` and leaves no partial entry. Pending entries are never dropped: at the size cap `sent/` then `dead/` are pruned oldest first, and if
-that is not enough `accept` raises `SpoolFull`, so the service keeps the session's journal and retries.
+`SpoolError` and leaves no partial entry. Pending entries are never dropped: at the size cap `sent/` then
+`dead/` are pruned oldest first, and if that is not enough `accept` raises `SpoolFull`, so the service keeps
+the session's journal and retries.
 """
 
 from __future__ import annotations
