@@ -5,7 +5,7 @@
 One table, the models side by side, each measure marked where it misses its target, and for each further
 model how many measures it does better and worse on than the first.
 
-Simulator frames are sampled from clips of seeds 7000 and up (training uses dataset seeds 1000-6000 and clip
+Simulator frames are sampled from clips of seeds 7000 and up (training uses dataset seeds 1000-6500 and clip
 seeds 20000-21999), every frame with at least one ball in play, and run through the detector as the daemon
 runs it (cropped to the calibrated rig). The oblique rows are clips of seeds 7500 and up seen by a camera at
 the golfer's end looking down the mat at 25 to 60 degrees; the harder-looks rows clips of seeds 7700 and up,

@@ -16,7 +16,9 @@ def test_sidecar_matches_the_shipped_model() -> None:
     sidecar = json.loads(MODEL.with_suffix(".json").read_text())
     assert sidecar["sha256"] == file_sha256(MODEL)
     assert sidecar["names"] == {"0": "ball"}
-    assert sidecar["training"]["epochs"] > 0
+    training = sidecar["training"]
+    # Trained, or an average of trained stages whose shares add up to the whole.
+    assert training.get("epochs", 0) > 0 or sum(training["average_of"].values()) == 1.0
     assert MODEL.stat().st_size < 8_000_000
 
 
