@@ -180,6 +180,13 @@ class TrackerSettings(_Group):
     max_gap: float = Field(
         0.5, ge=0, le=5, description="Seconds a ball may be hidden (putter, feet) and keep its track."
     )
+    keep_confidence: float = Field(
+        0.25,
+        ge=0.05,
+        le=1,
+        description="Lowest detection confidence that carries on a ball already followed (a new ball needs "
+        "PUTT_MODEL_CONFIDENCE).",
+    )
 
 
 class ClassifierSettings(_Group):

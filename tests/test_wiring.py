@@ -35,6 +35,7 @@ OTHER_VALUES = {
     "PUTT_CALIBRATION_DRIFT_INTERVAL": "60",
     "PUTT_CALIBRATION_DRIFT_THRESHOLD": "8",
     "PUTT_TRACKER_MAX_GAP": "1.0",
+    "PUTT_TRACKER_KEEP_CONFIDENCE": "0.3",
     "PUTT_CLASSIFIER_MAT_WINDOW": "2",
     "PUTT_CLASSIFIER_RETURN_DELAY": "0.5",
     "PUTT_CLASSIFIER_EXIT_TIMEOUT": "4",
@@ -129,3 +130,14 @@ def test_state_folder_follows_systemd_then_the_user(monkeypatch: pytest.MonkeyPa
     assert default_state_dir({}, euid=0) == Path("/var/lib/putt-daemon")
     assert default_state_dir({"XDG_STATE_HOME": str(tmp_path)}, euid=1000) == tmp_path / "putt-daemon"
     assert default_state_dir({"HOME": "/home/pat"}, euid=1000) == Path("/home/pat/.local/state/putt-daemon")
+
+
+def test_the_detector_reports_down_to_the_keep_threshold_and_the_tracker_starts_at_the_model_s(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PUTT_STATE_DIR", str(tmp_path))
+    configs = stage_configs(Settings())
+    assert (configs.detector.confidence, configs.tracker.start_confidence) == (0.25, 0.45)
+    monkeypatch.setenv("PUTT_TRACKER_KEEP_CONFIDENCE", "0.6")  # above the model's: one threshold for both
+    configs = stage_configs(Settings())
+    assert (configs.detector.confidence, configs.tracker.start_confidence) == (0.45, 0.45)

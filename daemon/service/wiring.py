@@ -74,11 +74,12 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
         detector=DetectorConfig(
             path=model_path,
             sha256=model_sha256,
-            confidence=model.confidence,
+            # Down to the tracker's keep threshold: weaker sightings carry on a followed ball.
+            confidence=min(model.confidence, settings.tracker.keep_confidence),
             ball_class=model.ball_class,
             threads=model.threads,
         ),
-        tracker=TrackerConfig(max_gap=settings.tracker.max_gap),
+        tracker=TrackerConfig(max_gap=settings.tracker.max_gap, start_confidence=model.confidence),
         classifier=ClassifierConfig(**settings.classifier.model_dump()),
         sessions=SessionConfig(
             settings.device.id,

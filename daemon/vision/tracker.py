@@ -3,6 +3,11 @@
 Balls are followed one by one (a ball resting on the mat keeps its own track, so it cannot hide or fake a
 putt). A ball missing for up to `max_gap` seconds (a putter or a foot over it) keeps its track, moved on at
 its last velocity; after that the track ends and a ball seen again starts a new one.
+
+Detections below `start_confidence` never start a track; they only carry on one that is already followed,
+and only where no confident detection does (matched in a second pass, as ByteTrack does). A small ball far
+from the camera, or one in a shaded tray, dips under the threshold for a second and keeps its track instead
+of losing it and the putt's outcome with it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ class TrackerConfig:
     """How far and how long a ball may go unseen and keep its track."""
 
     max_gap: float = 0.5
+    start_confidence: float = 0.0  # a detection below this only continues a track
     gate_px: float = 40.0  # association radius around the predicted position, before speed is added
     gate_speed_factor: float = 1.5  # extra radius per pixel the ball moved since its last sighting
 
@@ -52,20 +58,21 @@ class BallTracker:
         """Associate this frame's detections with the tracks and report every live ball."""
         t = detections.timestamp
         self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= self._config.max_gap]
-        pairs = self._candidate_pairs(detections, t)
+        confident = [d.confidence >= self._config.start_confidence for d in detections.items]
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
-        for _, ti, di in pairs:
-            if ti in used_tracks or di in used_dets:
-                continue
-            used_tracks.add(ti)
-            used_dets.add(di)
-            self._observe(self._tracks[ti], detections.items[di].box, t)
+        for first_pass in (True, False):
+            for _, ti, di in self._candidate_pairs(detections, t):
+                if confident[di] != first_pass or ti in used_tracks or di in used_dets:
+                    continue
+                used_tracks.add(ti)
+                used_dets.add(di)
+                self._observe(self._tracks[ti], detections.items[di].box, t)
         for ti, track in enumerate(self._tracks):
             if ti not in used_tracks:
                 track.box = None
         for di, det in enumerate(detections.items):
-            if di not in used_dets:
+            if di not in used_dets and confident[di]:
                 self._tracks.append(_Track(self._next_id, det.box.center, Point(0.0, 0.0), t, t, det.box))
                 self._next_id += 1
         balls = tuple(
