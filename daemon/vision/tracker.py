@@ -61,8 +61,9 @@ class BallTracker:
         confident = [d.confidence >= self._config.start_confidence for d in detections.items]
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
+        pairs = self._candidate_pairs(detections, t)
         for first_pass in (True, False):
-            for _, ti, di in self._candidate_pairs(detections, t):
+            for _, ti, di in pairs:
                 if confident[di] != first_pass or ti in used_tracks or di in used_dets:
                     continue
                 used_tracks.add(ti)
