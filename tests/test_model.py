@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from bench.detector_accuracy import REAL_UNLABELLED, simulator_score
 from daemon.vision.detector import file_sha256
@@ -41,3 +44,19 @@ def test_the_unlabelled_real_balls_are_held_out_and_apart_from_the_labelled_ones
             labelled.append((x * 640, y * 480))
         for box in boxes:
             assert all(abs(box.center.x - x) + abs(box.center.y - y) > box.width for x, y in labelled)
+
+
+def test_training_refuses_clip_seeds_the_benchmarks_hold_out(tmp_path: Path) -> None:
+    for seed in ("21", "7", "9"):
+        command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path)]
+        done = subprocess.run(
+            [*command, "--clip-images", "100", "--clip-train-seed", seed],
+            check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"--clip-train-seed {seed} would train on validation, bench or test clips" in done.stderr
+    assert not any(tmp_path.iterdir())

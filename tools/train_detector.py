@@ -30,6 +30,7 @@ TRAIN_SEED = 1000
 VAL_SEED = 2000
 CLIP_TRAIN_SEED = 20  # clip seeds 20000-20999
 CLIP_VAL_SEED = 21  # clip seeds 21000-21999
+HELD_OUT_CLIP_SEEDS = range(7000, 10_000)  # the benchmarks' and tests' clips: never trained on
 CLIP_CROP_SHARE = 0.85
 
 
@@ -230,8 +231,19 @@ def main() -> int:
         default=0.0,
         help="share of simulator scenes given each harder look (return channel, sensor, exposure, ...)",
     )
+    parser.add_argument(
+        "--clip-train-seed",
+        type=int,
+        default=CLIP_TRAIN_SEED,
+        help=f"dataset seed of the training clips (clip seeds N*1000 on; default {CLIP_TRAIN_SEED})",
+    )
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     args = parser.parse_args()
+    clip_seeds = range(args.clip_train_seed * 1000, args.clip_train_seed * 1000 + max(args.clip_images, 1))
+    if args.clip_train_seed == CLIP_VAL_SEED or set(clip_seeds) & set(HELD_OUT_CLIP_SEEDS):
+        parser.error(
+            f"--clip-train-seed {args.clip_train_seed} would train on validation, bench or test clips"
+        )
     os.environ["YOLO_OFFLINE"] = "1"
     params = TrainParams(
         architecture=f"yolo26-d{args.depth}-w{args.width}",
@@ -253,7 +265,7 @@ def main() -> int:
         lr0=args.lr0,
         clip_images=args.clip_images,
         clip_val_images=args.clip_val_images if args.clip_images else 0,
-        clip_train_seed=CLIP_TRAIN_SEED,
+        clip_train_seed=args.clip_train_seed,
         clip_val_seed=CLIP_VAL_SEED,
         oblique_share=args.oblique_share,
         realism_share=args.realism_share,
