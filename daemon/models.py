@@ -226,6 +226,7 @@ class ServiceState:
     updated_at: float  # UTC epoch seconds
     uptime: float  # seconds, monotonic
     problems: tuple[str, ...] = ()  # conditions an operator must act on, one line each
+    camera_outages: int = 0  # times the camera was lost since start, however briefly
     spool_pending: int = 0  # sessions waiting for the web API
     spool_dead: int = 0  # sessions set aside, each with its reason
     spool_bytes: int = 0

@@ -71,6 +71,13 @@ def _session_line(state: dict[str, object]) -> str:
     return f"{session.get('session_id')}: {putts} putts, {makes} makes, streak {streak}"
 
 
+def _camera_line(state: dict[str, object]) -> str:
+    outages = _number(state, "camera_outages")
+    if not outages:
+        return _text(state, "camera")
+    return f"{_text(state, 'camera')} (lost {outages:.0f} {'time' if outages == 1 else 'times'} since start)"
+
+
 def _uploads_line(state: dict[str, object]) -> str:
     pending, dead, upload = state.get("spool_pending"), state.get("spool_dead"), _text(state, "upload")
     return f"{pending} waiting, {dead} set aside; uploader {upload.replace('_', ' ')}"
@@ -103,7 +110,7 @@ def status_lines(state: dict[str, object], age: float | None) -> list[tuple[str,
     problem_list = [str(p) for p in problems] if isinstance(problems, list) else []
     rows = [
         ("status", _text(state, "status").replace("_", " ")),
-        ("camera", _text(state, "camera")),
+        ("camera", _camera_line(state)),
         ("fps", _formatted(_number(state, "fps"), "{:.1f}")),
         ("inference", _formatted(_number(state, "inference_ms"), "{:.1f} ms")),
         ("motion gate", _formatted(_number(state, "gate_skipped"), "{:.0%} of frames skipped")),

@@ -495,6 +495,7 @@ class Service:
         return ServiceState(
             status=overall_status(self._status, problems, progress),
             camera=camera,
+            camera_outages=self._feed.outages,
             fps=round(self._meter.fps(mono), 1),
             inference_ms=round(self._meter.inference_ms(), 2),
             gate_skipped=round(self._meter.gate_skipped(), 3),
@@ -528,7 +529,8 @@ class Service:
         # Published on a change of what an operator looks at, and every status interval for the meters. The
         # key is cheap on purpose: it is looked at on every turn of the loop.
         key = (
-            self._status, self._feed.camera, self._keeper.active_session_id, self._keeper.active_count,
+            self._status, self._feed.camera, self._feed.outages, self._keeper.active_session_id,
+            self._keeper.active_count,
             self._putt_count, self._session_count, tuple(self._problems.values()), self._update_status(),
         )  # fmt: skip
         if not force and key == self._last_state and mono < self._next_state:

@@ -44,6 +44,11 @@ class FrameFeed(Protocol):
         """Why the camera is not ok (empty when it is)."""
         ...
 
+    @property
+    def outages(self) -> int:
+        """Times the camera was lost since start."""
+        ...
+
     def now(self) -> float:
         """The session clock, in the frames' time base."""
         ...
@@ -83,6 +88,10 @@ class LiveFeed:
     @property
     def reason(self) -> str:
         return self._grabber.reason
+
+    @property
+    def outages(self) -> int:
+        return self._grabber.outages
 
     def now(self) -> float:
         return self._clock()
@@ -124,6 +133,10 @@ class ReplayFeed:
     @property
     def reason(self) -> str:
         return ""
+
+    @property
+    def outages(self) -> int:
+        return 0
 
     def now(self) -> float:
         return self._last_time

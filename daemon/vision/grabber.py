@@ -74,6 +74,7 @@ class FrameGrabber:
         self._status: CameraStatus = "reconnecting"
         self._reason = "not opened yet"
         self._lost_at: float | None = None  # set while an outage lasts
+        self._outages = 0
 
     @property
     def status(self) -> CameraStatus:
@@ -86,6 +87,12 @@ class FrameGrabber:
         """Why the camera is not ok, one line; empty when it is."""
         with self._cond:
             return self._reason
+
+    @property
+    def outages(self) -> int:
+        """Outages since start: a camera that drops out for a moment now and then shows here."""
+        with self._cond:
+            return self._outages
 
     def start(self) -> None:
         """Open the source on a thread; an absent camera is reported lost and retried, never raised."""
@@ -167,6 +174,7 @@ class FrameGrabber:
             if starts:
                 # Away since the last frame: a stall is noticed only stall_seconds after it began.
                 self._lost_at = self._last_frame_at if self._status == "ok" else self._clock()
+                self._outages += 1
             self._status, self._reason = "lost", reason
         if starts:
             logger.warning("camera %s lost: %s", self._name, reason)

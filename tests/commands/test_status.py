@@ -76,6 +76,16 @@ def test_status_of_a_running_service(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert all(line[11:13] == "  " and line[13] != " " for line in lines)  # values in one column
 
 
+def test_status_counts_the_camera_outages_since_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for outages, shown_as in ((1, "ok (lost 1 time since start)"), (3, "lost (lost 3 times since start)")):
+        path = tmp_path / f"state{outages}.json"
+        write_state(path, camera="ok" if outages == 1 else "lost", camera_outages=outages)
+        assert status_command(parse(), path) == 0
+        assert rows(capsys.readouterr().out)["camera"] == shown_as
+
+
 def test_status_shows_the_queue_the_last_upload_drift_and_a_model_fetch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -129,10 +130,16 @@ def test_a_stalled_camera_is_reported_lost_and_recovers(
     service.append(run)
     run.wait_datagram(lambda d: "READY=1" in d)
     lost = run.wait_line(r"camera .*lost", timeout=15)
-    data = wait_state(state, lambda s: s["camera"] != "ok", timeout=10)
-    assert data["status"] == "degraded"
+    # Lost, then reconnecting: the loop may see either, the service is degraded in both.
+    away = re.compile(r"STATUS=camera (lost|reconnecting), degraded, .*no frame for")
+    run.wait_datagram(lambda d: away.search(d) is not None, 10)
+    # The state file is rewritten at most every status interval, and each outage here lasts about half a
+    # second (the simulator stalls again 2 s after every reopen): the count shows them all.
+    wait_state(state, lambda s: s["camera_outages"] >= 1, timeout=10)
     # The loop and its watchdog go on while the camera is away.
     assert any("WATCHDOG=1" in d for d in run.drain(1.0))
     run.wait_line(r"camera .*recovered", start=lost, timeout=20)
     assert len([line for line in run.lines if "lost" in line and "camera" in line]) >= 1
     assert run.stop() == 0
+    final = service_state(state)
+    assert final["camera_outages"] == len(re.findall(r"camera \S+ lost", "\n".join(run.lines)))
