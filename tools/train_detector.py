@@ -232,6 +232,12 @@ def main() -> int:
         help="share of simulator scenes given each harder look (return channel, sensor, exposure, ...)",
     )
     parser.add_argument(
+        "--real-repeat",
+        type=int,
+        default=3,
+        help="times each real training image is in an epoch (the held-out ones never are)",
+    )
+    parser.add_argument(
         "--clip-train-seed",
         type=int,
         default=CLIP_TRAIN_SEED,
@@ -257,7 +263,7 @@ def main() -> int:
         sim_val_images=args.sim_val_images,
         sim_train_seed=args.train_seed,
         sim_val_seed=VAL_SEED,
-        real_repeat=3,
+        real_repeat=args.real_repeat,
         real_holdout_every=5,
         mosaic=0.5,
         crop_share=args.crop_share,
