@@ -212,7 +212,10 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
         frames = load_frames(args.frames, VERIFY_FRAMES)
         end2end = has_one2one and args.layout != "raw"
         onnx_path = _export_onnx(model, args.imgsz, end2end=end2end)
-        config = DetectorConfig(onnx_path, confidence=VERIFY_CONFIDENCE, ball_class=_ball_class(names))
+        # The network and its NMS are compared: Ultralytics has no one-box-per-ball step.
+        config = DetectorConfig(
+            onnx_path, confidence=VERIFY_CONFIDENCE, ball_class=_ball_class(names), same_ball_distance=0
+        )
         detector = BallDetector.open(config)
         verdict = verify(yolo(str(source)), detector, frames, end2end=end2end)
         if verdict.problems:

@@ -34,6 +34,9 @@ PAD_VALUE = 114  # Ultralytics' letterbox grey; the model was trained with it
 # Lower than Ultralytics' 0.7: two boxes on one small ball overlap less than that, while two real balls
 # hardly overlap at all; measured on simulator frames, 0.5 removes most duplicates and loses no ball.
 NMS_IOU = 0.5
+# Golf balls touch but never overlap: two centres nearer than this share of the surer box's longer side are
+# one ball seen twice (IoU misses it on a small, blurred ball: boxes on either end of a streak overlap 0.3).
+SAME_BALL_DISTANCE = 0.75
 MAX_DET = 300
 # What a bad file raises: ONNX Runtime's own classes derive straight from Exception, not RuntimeError.
 _ORT_NAMES = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "RuntimeException")
@@ -52,6 +55,7 @@ class DetectorConfig:
     threads: int = 1
     crop: tuple[int, int, int, int] | None = None
     crop_margin: int = 24
+    same_ball_distance: float = SAME_BALL_DISTANCE  # 0 keeps every box NMS keeps, as Ultralytics does
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,21 @@ def decode_raw(
     boxes = tlwh[index]
     boxes[:, 2:] += boxes[:, :2]
     return boxes, kept_scores[index]
+
+
+def drop_same_ball(
+    xyxy: FloatArray, scores: FloatArray, distance: float = SAME_BALL_DISTANCE
+) -> tuple[FloatArray, FloatArray]:
+    """The boxes, best first, without any whose centre is too near a surer box's to be another ball."""
+    order = np.argsort(-scores, kind="stable")
+    xyxy, scores = xyxy[order], scores[order]
+    centres = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+    reach = distance * np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
+    kept: list[int] = []
+    for i in range(len(scores)):
+        if all(np.hypot(*(centres[i] - centres[k])) >= reach[k] for k in kept):
+            kept.append(i)
+    return xyxy[kept], scores[kept]
 
 
 def decode_end2end(output: FloatArray, class_id: int, confidence: float) -> tuple[FloatArray, FloatArray]:
@@ -324,6 +343,8 @@ class BallDetector:
             xyxy, scores = decode_raw(output, ball, conf)
         else:
             xyxy, scores = decode_end2end(output, ball, conf)
+        if self.config.same_ball_distance > 0:
+            xyxy, scores = drop_same_ball(xyxy, scores, self.config.same_ball_distance)
         xyxy[:, 0::2] = (xyxy[:, 0::2] - box.left) / box.gain_x
         xyxy[:, 1::2] = (xyxy[:, 1::2] - box.top) / box.gain_y
         np.clip(xyxy[:, 0::2], 0, box.src_w, out=xyxy[:, 0::2])
