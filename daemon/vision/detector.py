@@ -4,8 +4,9 @@ Contract: `BallDetector.open(config)` validates the model file (present, sha256,
 and raises `ModelError` with one line otherwise; `detect(frame)` returns only the ball class, boxes clipped to
 the frame. Pre-processing copies Ultralytics' LetterBox and `scale_boxes` arithmetic so the boxes agree with
 `YOLO(...).predict` to the pixel. Two output layouts are decoded: raw `(1, 4+nc, N)` (xywh, class scores; we
-filter and run NMS) and end-to-end `(1, N, 6)` (x1, y1, x2, y2, score, class; NMS done in the graph).
-Nothing here imports torch or ultralytics.
+filter and run NMS) and end-to-end `(1, N, 6)` (x1, y1, x2, y2, score, class; NMS done in the graph). Then,
+unlike Ultralytics, one box per ball: of two boxes whose centres are closer than balls can be, the surer stays
+(`same_ball_distance`). Nothing here imports torch or ultralytics.
 """
 
 from __future__ import annotations
