@@ -59,4 +59,8 @@ def test_training_refuses_clip_seeds_the_benchmarks_hold_out(tmp_path: Path) -> 
         )
         assert done.returncode == 2, done.stderr
         assert f"--clip-train-seed {seed} would train on validation, bench or test clips" in done.stderr
+    command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), "--real-repeat", "-1"]
+    done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--real-repeat must be 0 or more, not -1" in done.stderr
     assert not any(tmp_path.iterdir())

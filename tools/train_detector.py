@@ -245,11 +245,18 @@ def main() -> int:
     )
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     args = parser.parse_args()
-    clip_seeds = range(args.clip_train_seed * 1000, args.clip_train_seed * 1000 + max(args.clip_images, 1))
-    if args.clip_train_seed == CLIP_VAL_SEED or set(clip_seeds) & set(HELD_OUT_CLIP_SEEDS):
+    # Seeds N*1000 on, at most one clip per image: the range is never shorter than what is used.
+    first_clip, last_clip = (
+        args.clip_train_seed * 1000,
+        args.clip_train_seed * 1000 + max(args.clip_images, 1),
+    )
+    held = HELD_OUT_CLIP_SEEDS
+    if args.clip_train_seed == CLIP_VAL_SEED or (first_clip < held.stop and held.start < last_clip):
         parser.error(
             f"--clip-train-seed {args.clip_train_seed} would train on validation, bench or test clips"
         )
+    if args.real_repeat < 0:
+        parser.error(f"--real-repeat must be 0 or more, not {args.real_repeat}")
     os.environ["YOLO_OFFLINE"] = "1"
     params = TrainParams(
         architecture=f"yolo26-d{args.depth}-w{args.width}",
