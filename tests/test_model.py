@@ -46,7 +46,7 @@ def test_the_unlabelled_real_balls_are_held_out_and_apart_from_the_labelled_ones
             assert all(abs(box.center.x - x) + abs(box.center.y - y) > box.width for x, y in labelled)
 
 
-def test_training_refuses_clip_seeds_the_benchmarks_hold_out(tmp_path: Path) -> None:
+def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) -> None:
     for seed in ("21", "7", "9"):
         command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path)]
         done = subprocess.run(
@@ -63,4 +63,8 @@ def test_training_refuses_clip_seeds_the_benchmarks_hold_out(tmp_path: Path) -> 
     done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "--real-repeat must be 0 or more, not -1" in done.stderr
+    command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), "--train-seed", "2000"]
+    done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--train-seed 2000 is the validation images' seed" in done.stderr
     assert not any(tmp_path.iterdir())

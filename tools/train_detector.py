@@ -255,6 +255,9 @@ def main() -> int:
         parser.error(
             f"--clip-train-seed {args.clip_train_seed} would train on validation, bench or test clips"
         )
+    # Scene seeds are SEED*100000 + k, so two dataset seeds share images only when they are equal.
+    if args.train_seed == VAL_SEED:
+        parser.error(f"--train-seed {VAL_SEED} is the validation images' seed")
     if args.real_repeat < 0:
         parser.error(f"--real-repeat must be 0 or more, not {args.real_repeat}")
     os.environ["YOLO_OFFLINE"] = "1"
