@@ -105,7 +105,7 @@ dev_install() {
     local venv="$here/.venv"
     local stamp="$venv/.putt-daemon-installed"
     local want
-    want="$(printf '%s\n' "$torch_pin" "$torchvision_pin" | cat "$here/pyproject.toml" - | sha256sum | cut -d' ' -f1)"
+    want="$(printf '%s\n' "$torch_pin" "$torchvision_pin" checkout-path | cat "$here/pyproject.toml" - | sha256sum | cut -d' ' -f1)"
     mapfile -t missing < <(missing_apt "${dev_apt[@]}")
 
     local plan=()
@@ -156,7 +156,11 @@ dev_install() {
         quiet_pip "$venv/bin/pip" uninstall -y opencv-python
         quiet_pip "${pip[@]}" --force-reinstall --no-deps "opencv-python-headless==$headless"
     fi
-    "$venv/bin/python" -c 'import daemon, cv2, onnxruntime, paho.mqtt, systemd.journal, torchvision, ultralytics'
+    # The checkout's tools/ and bench/ are not part of the package; this path makes them importable from any
+    # folder, and their files runnable as plain scripts.
+    "$venv/bin/python" -c 'import sys, sysconfig; print(sysconfig.get_paths()["purelib"])' |
+        { read -r purelib; echo "$here" >"$purelib/putt-daemon-checkout.pth"; }
+    "$venv/bin/python" -c 'import daemon, tools, bench, cv2, onnxruntime, paho.mqtt, systemd.journal, torchvision, ultralytics'
     echo "$want" >"$stamp"
     say "done: $venv/bin/putt-daemon ($(du -sh "$venv" | cut -f1))"
 }

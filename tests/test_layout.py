@@ -63,3 +63,24 @@ def test_the_vision_stages_never_load_network_libraries() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+SCRIPTS = sorted(
+    path
+    for path in [*(REPO / "bench").glob("*.py"), *(REPO / "tools").glob("*.py")]
+    if 'if __name__ == "__main__":' in path.read_text()
+)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_the_checkouts_scripts_run_as_files_from_any_folder(script: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: "), done.stdout
