@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.detector_accuracy import REAL_UNLABELLED, simulator_score
@@ -68,3 +70,31 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert done.returncode == 2
     assert "--train-seed 2000 is the validation images' seed" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_terminated_training_stops_the_simulator_it_started(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), "--sim-images", "5000"]
+    training = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := children_of(training.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert children, "training started no simulator"
+        training.send_signal(signal.SIGTERM)
+        assert training.wait(timeout=30) == 128 + signal.SIGTERM
+        assert not [child for child in children if Path(f"/proc/{child}").exists()]
+    finally:
+        training.kill()
+        training.wait()

@@ -13,11 +13,14 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 import yaml
 
@@ -195,7 +198,14 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
     return best
 
 
+def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
+    # By default SIGTERM ends this process at once and leaves its `simulate` child writing into the work
+    # folder; as an exception it unwinds through subprocess.run, which kills the child.
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "ball", help="work folder")
     parser.add_argument("--epochs", type=int, default=40)
