@@ -48,28 +48,21 @@ def test_the_unlabelled_real_balls_are_held_out_and_apart_from_the_labelled_ones
             assert all(abs(box.center.x - x) + abs(box.center.y - y) > box.width for x, y in labelled)
 
 
+def refusal(tmp_path: Path, *flags: str) -> str:
+    """What the training script prints when it refuses FLAGS; it must exit 2 having written nothing."""
+    command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), *flags]
+    done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert not any(tmp_path.iterdir())
+    return done.stderr
+
+
 def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) -> None:
     for seed in ("21", "7", "9"):
-        command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path)]
-        done = subprocess.run(
-            [*command, "--clip-images", "100", "--clip-train-seed", seed],
-            check=False,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 2, done.stderr
-        assert f"--clip-train-seed {seed} would train on validation, bench or test clips" in done.stderr
-    command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), "--real-repeat", "-1"]
-    done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert "--real-repeat must be 0 or more, not -1" in done.stderr
-    command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), "--train-seed", "2000"]
-    done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
-    assert "--train-seed 2000 is the validation images' seed" in done.stderr
-    assert not any(tmp_path.iterdir())
+        stderr = refusal(tmp_path, "--clip-images", "100", "--clip-train-seed", seed)
+        assert f"--clip-train-seed {seed} would train on validation, bench or test clips" in stderr
+    assert "--real-repeat must be 0 or more, not -1" in refusal(tmp_path, "--real-repeat", "-1")
+    assert "--train-seed 2000 is the validation images' seed" in refusal(tmp_path, "--train-seed", "2000")
 
 
 def children_of(pid: int) -> list[int]:
