@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 from daemon.models import Box, Image
 from daemon.sim import rig
 from daemon.sim.clip import ClipSpec, build_clip
-from daemon.sim.dataset import render_example
+from daemon.sim.dataset import render_example, write_dataset
 from daemon.sim.motion import BallState
 from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Extras, Realism
@@ -208,3 +211,46 @@ def test_light_surround_gives_half_its_scenes_a_light_catch_tray() -> None:
         else:
             assert after == pytest.approx(before)
     assert 2 <= light_trays <= 8
+
+
+def ground_around(image: Image, box: Box) -> float:
+    """Median grey level of a ring round the ball, past its shadow's core."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    mask = np.zeros(grey.shape, np.uint8)
+    c, r = (round(box.center.x), round(box.center.y)), box.width / 2
+    cv2.circle(mask, c, round(2.4 * r), 1, -1)
+    cv2.circle(mask, c, round(1.5 * r), 0, -1)
+    return float(np.median(grey[mask > 0]))
+
+
+def test_pale_share_lays_dataset_balls_on_the_light_surround() -> None:
+    light = Realism(light_surround=1.0)
+    on_pale = {0.0: 0, 1.0: 0}
+    balls = 0
+    for seed in range(16):
+        # Without the light surround there is no pale ground, and the images are the same as before.
+        assert np.array_equal(render_example(seed, pale_share=1.0)[0], render_example(seed)[0])
+        for share in on_pale:
+            image, info = render_example(seed, realism=light, pale_share=share)
+            on_pale[share] += sum(ground_around(image, box) > 150 for box in info.balls)
+        balls += len(info.balls)
+    assert balls >= 20
+    assert on_pale[1.0] >= 0.85 * balls
+    assert on_pale[0.0] <= 0.5 * balls
+
+
+def labels_of(folder: Path) -> list[str]:
+    return [label.read_text() for label in sorted((folder / "labels").glob("*.txt"))]
+
+
+def test_simulate_command_passes_the_pale_share_on(tmp_path: Path) -> None:
+    cli = tmp_path / "cli"
+    command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(cli), "--images", "8",
+               "--realism", "1", "--pale-share", "1"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    for share in (0.0, 1.0):
+        write_dataset(
+            tmp_path / str(share), 8, 0, realism=Realism.every(1.0), pale_share=share, progress=False
+        )
+    assert labels_of(cli) == labels_of(tmp_path / "1.0")
+    assert labels_of(cli) != labels_of(tmp_path / "0.0")

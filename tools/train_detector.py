@@ -64,6 +64,7 @@ class TrainParams:
     init_weights: str  # sha256 of the weights training started from ("" = from scratch)
     oblique_share: float = 0.0  # share of simulator images and clips seen by a camera at an angle
     realism_share: float = 0.0  # share of simulator scenes given each harder look (daemon.sim.realism)
+    pale_share: float = 0.0  # share of balls in light-surround simulator images laid on its pale ground
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -88,7 +89,11 @@ def simulate(folder: Path, images: int, seed: int, params: TrainParams, *, from_
         str(params.oblique_share),
     ]
     command += ["--realism", str(params.realism_share)]
-    subprocess.run([*command, "--from-clips"] if from_clips else command, check=True)
+    if from_clips:
+        command.append("--from-clips")
+    elif params.pale_share:
+        command += ["--pale-share", str(params.pale_share)]
+    subprocess.run(command, check=True)
 
 
 def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
@@ -242,6 +247,12 @@ def main() -> int:
         help="share of simulator scenes given each harder look (return channel, sensor, exposure, ...)",
     )
     parser.add_argument(
+        "--pale-share",
+        type=float,
+        default=0.0,
+        help="share of the balls of light-surround simulator images laid on its pale floor or catch tray",
+    )
+    parser.add_argument(
         "--real-repeat",
         type=int,
         default=3,
@@ -295,6 +306,7 @@ def main() -> int:
         clip_val_seed=CLIP_VAL_SEED,
         oblique_share=args.oblique_share,
         realism_share=args.realism_share,
+        pale_share=args.pale_share,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ def simulate_command(args: argparse.Namespace) -> int:
             crop_share=args.crop_share,
             oblique_share=args.oblique_share,
             realism=Realism.every(args.realism),
+            pale_share=args.pale_share,
             from_clips=args.from_clips,
         )
         balls = sum(len(d.balls) for d in written)

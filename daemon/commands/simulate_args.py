@@ -61,6 +61,15 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"share of dataset images cut to the rig as the detector sees it, {SHARE} (default 0)",
     )
     parser.add_argument(
+        "--pale-share",
+        type=SHARE,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the balls of a random dataset scene with the light surround (--realism) laid on its "
+        "pale floor or catch tray, where a white ball shows only by its shading and shadow (clip frames "
+        f"keep their script's balls), {SHARE} (default 0)",
+    )
+    parser.add_argument(
         "--from-clips",
         action="store_true",
         help="dataset images are frames of scripted clips (seeds SEED*1000 + k) instead of random scenes",

@@ -26,7 +26,7 @@ from daemon.progress import Progress
 from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.motion import BallState
 from daemon.sim.perspective import OVERHEAD_TILT, CameraChoice
-from daemon.sim.realism import PLAIN, Extras, Realism
+from daemon.sim.realism import PLAIN, Extras, Realism, surround
 from daemon.sim.render import Renderer
 from daemon.sim.rig import Scene, make_scene
 from daemon.sim.script import Occluder
@@ -61,6 +61,22 @@ def _random_spot(rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
 
 
+# Pale ground in a scene with the light surround: the floor round the rig (left of the mat, the golfer's
+# side, beyond the ramp, the track and the catch) and, when they are pale plastic too, the catch tray and the
+# return track.
+_FLOOR_SPOTS = (((8, 102), (8, 292)), ((8, 352), (320, 392)), ((372, 484), (8, 82)), ((372, 530), (346, 392)),
+                ((502, 530), (8, 62)))  # fmt: skip
+_TRAY_SPOTS = (((502, 530), (78, 314)), ((376, 476), (316, 332)))
+
+
+def _pale_spot(rng: np.random.Generator, *, pale_tray: bool) -> tuple[float, float]:
+    areas = _FLOOR_SPOTS + _TRAY_SPOTS if pale_tray else _FLOOR_SPOTS
+    # When the tray is pale it takes half the balls: a ball lies there after every catch.
+    weights = [0.5 / len(_FLOOR_SPOTS)] * len(_FLOOR_SPOTS) + [0.25, 0.25] if pale_tray else None
+    (x0, x1), (y0, y1) = areas[int(rng.choice(len(areas), p=weights))]
+    return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+
+
 def camera_for(seed: int, oblique_share: float) -> CameraChoice:
     """The camera of dataset scene SEED: with probability OBLIQUE_SHARE one seen at an angle (two in three
     from the golfer's end, the others from above with a tilt), else the flat top-down pose."""
@@ -73,13 +89,18 @@ def camera_for(seed: int, oblique_share: float) -> CameraChoice:
 
 
 def render_example(
-    seed: int, crop_share: float = 0.0, oblique_share: float = 0.0, realism: Realism = PLAIN
+    seed: int,
+    crop_share: float = 0.0,
+    oblique_share: float = 0.0,
+    realism: Realism = PLAIN,
+    pale_share: float = 0.0,
 ) -> tuple[np.ndarray, DatasetImage]:
     """One random scene with 0-4 balls; boxes are the exact drawn discs, clipped to the frame.
 
     With probability CROP_SHARE the image is cut to the calibrated rig plus the detector's margin, which is
     what the daemon's detector sees; with probability OBLIQUE_SHARE the rig is seen at an angle. REALISM
-    gives the share of images with each harder look.
+    gives the share of images with each harder look; in a scene with the light surround each ball lies on
+    its pale floor or tray with probability PALE_SHARE.
     """
     rng = np.random.default_rng([seed, 7])
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
@@ -88,12 +109,17 @@ def render_example(
     renderer = Renderer(scene, seed, noise_banks=1, extras=extras)
     negative = rng.random() < 0.08
     count = 0 if negative else int(rng.choice([1, 1, 1, 2, 2, 3, 4]))
+    # A stream of its own, so PALE_SHARE 0 renders exactly what it rendered before.
+    pale_rng = np.random.default_rng([seed, 15])
+    pale_tray = surround(scene, extras).look.catch != scene.look.catch
     views = []
     for i in range(count):
         x, y = _random_spot(rng)
         speed = float(rng.choice([0.0, 0.0, rng.uniform(50, 400)]))
-        state = BallState((x, y), True, speed, float(rng.uniform(-np.pi, np.pi)))
-        views.append(_ball_view(scene, i + 1, state))
+        heading = float(rng.uniform(-np.pi, np.pi))
+        if extras.light_surround and pale_rng.random() < pale_share:
+            x, y = _pale_spot(pale_rng, pale_tray=pale_tray)
+        views.append(_ball_view(scene, i + 1, BallState((x, y), True, speed, heading)))
     occluders = []
     occluded = bool(views) and rng.random() < 0.15
     if occluded:
@@ -211,10 +237,14 @@ def write_dataset(
     crop_share: float = 0.0,
     oblique_share: float = 0.0,
     realism: Realism = PLAIN,
+    pale_share: float = 0.0,
     from_clips: bool = False,
     progress: bool = True,
 ) -> list[DatasetImage]:
-    """Write IMAGES examples (scene seeds SEED*100000 + i, or clip frames) as a YOLO dataset under OUT."""
+    """Write IMAGES examples (scene seeds SEED*100000 + i, or clip frames) as a YOLO dataset under OUT.
+
+    PALE_SHARE is for random scenes only: a clip's balls go where its script sends them.
+    """
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     bar = Progress("dataset", images) if progress else None
@@ -222,7 +252,10 @@ def write_dataset(
     examples = (
         clip_examples(seed, images, crop_share, oblique_share, realism)
         if from_clips
-        else (render_example(seed * 100_000 + i, crop_share, oblique_share, realism) for i in range(images))
+        else (
+            render_example(seed * 100_000 + i, crop_share, oblique_share, realism, pale_share)
+            for i in range(images)
+        )
     )
     for i, (image, info) in enumerate(examples):
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])

@@ -287,7 +287,7 @@ NUMBERS = st.one_of(
 RANGES: dict[str, arguments.Whole | arguments.Number] = {
     "--putts": arguments.PUTTS, "--sessions": arguments.SESSIONS, "--images": arguments.IMAGES,
     "--seed": arguments.SEED, "--width": arguments.WIDTH, "--height": arguments.HEIGHT,
-    "--fps": arguments.FPS, "--crop-share": arguments.SHARE,
+    "--fps": arguments.FPS, "--crop-share": arguments.SHARE, "--pale-share": arguments.SHARE,
 }  # fmt: skip
 
 
