@@ -1,6 +1,7 @@
 """Putt and session accuracy of `putt-daemon process` with the shipped model on unseen simulated clips.
 
-    nice .venv/bin/python -m bench.putt_accuracy [--clips 4] [--sessions 2] [--putts 20] [--jobs 2]
+    nice .venv/bin/python -m bench.putt_accuracy [--clips 4] [--sessions 2] [--putts 20] [--jobs 2] \
+        [--model candidate.onnx]
 
 Each clip (seeds 7000 and up; the detector trains on others) has SESSIONS sessions of PUTTS putts (every
 outcome, occlusions, spare balls, lighting drift, dropped frames), separated by idle gaps longer than the
@@ -123,9 +124,12 @@ def nudged_calibration(clip: Clip, offset: int, out: Path) -> Path:
     return path
 
 
-def score_clip(clip: Clip, calibration: Path, out: Path) -> ClipResult:
-    """Run the daemon over the clip and pair its putts with the simulated ones."""
+def score_clip(clip: Clip, calibration: Path, out: Path, model: Path | None = None) -> ClipResult:
+    """Run the daemon over the clip (with MODEL, else the shipped one) and pair its putts with the simulated
+    ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUTT_")}
+    if model is not None:
+        env["PUTT_MODEL_PATH"] = str(model.resolve())
     command = [sys.executable, "-m", "daemon", "process", str(clip.folder / "clip.mp4"), "--calibration",
                str(calibration), "--out", str(out), "--start", START]  # fmt: skip
     subprocess.run(command, check=True, env=env, capture_output=True, cwd=REPO)
@@ -149,14 +153,14 @@ def score_clip(clip: Clip, calibration: Path, out: Path) -> ClipResult:
     return ClipResult(clip.seed, list(clip.sessions), sessions_found, pairs, len(found) - len(used))
 
 
-def score(row_set: RowSet, clip: Clip, scratch: Path) -> ClipResult:
+def score(row_set: RowSet, clip: Clip, scratch: Path, model: Path | None) -> ClipResult:
     """Score one clip in one row set."""
     out = scratch / row_set.name.replace(" ", "-") / str(clip.seed)
     out.mkdir(parents=True)
     calibration = clip.folder / "calibration.json"
     if row_set.nudged:
         calibration = nudged_calibration(clip, clip.seed - FIRST_SEED, out.parent)
-    return score_clip(clip, calibration, out)
+    return score_clip(clip, calibration, out, model)
 
 
 @dataclass
@@ -232,12 +236,17 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "putt-bench")
     parser.add_argument("--render-only", action="store_true", help="render the clips and stop")
     parser.add_argument(
+        "--model", type=Path, default=None, help="ONNX model to run (default: the shipped one)"
+    )
+    parser.add_argument(
         "--sets",
         type=lambda text: text.split(","),
         default=list(ROW_SETS),
         help=f"row sets to run, comma-separated (default {','.join(ROW_SETS)})",
     )
     args = parser.parse_args()
+    if args.model is not None and not args.model.is_file():
+        parser.error(f"--model {args.model}: no such file")
     seeds = range(FIRST_SEED, FIRST_SEED + args.clips)
     unknown = sorted(set(args.sets) - set(ROW_SETS))
     if unknown:
@@ -254,15 +263,16 @@ def main() -> int:
     if args.render_only:
         return 0
     print(f"putt accuracy: {args.clips} clips per camera (seeds {seeds.start}-{seeds.stop - 1}) of "
-          f"{args.sessions} sessions x {args.putts} putts, through `putt-daemon process` with the shipped "
-          f"model; expected strings by the current rules for {sum(c.relabelled for c in prepared)} of "
-          f"{len(prepared)} clips (the others: the simulator changed since the render)")  # fmt: skip
+          f"{args.sessions} sessions x {args.putts} putts, through `putt-daemon process` with "
+          f"{args.model or 'the shipped model'}; expected strings by the current rules for "
+          f"{sum(c.relabelled for c in prepared)} of {len(prepared)} clips (the others: the simulator "
+          "changed since the render)")  # fmt: skip
     rows: list[tuple[RowSet, Tally]] = []
     misses: list[str] = []
     started = time.monotonic()
     jobs = [(row_set, clip) for row_set in row_sets for clip in clips[row_set.camera]]
     with tempfile.TemporaryDirectory(prefix="putt-bench-") as scratch, ThreadPoolExecutor(args.jobs) as pool:
-        scored = list(pool.map(lambda job: score(job[0], job[1], Path(scratch)), jobs))
+        scored = list(pool.map(lambda job: score(job[0], job[1], Path(scratch), args.model), jobs))
     for row_set in row_sets:
         results = [r for (rs, _), r in zip(jobs, scored, strict=True) if rs is row_set]
         figures, confusion = tally(results)
