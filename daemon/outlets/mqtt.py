@@ -245,7 +245,8 @@ class MqttOutlet:
 
     def _refused(self, reason: ReasonCode) -> None:
         with self._lock:
-            if self._link == "refused":
+            # A refusal that arrives after close() is the answer to an attempt already under way.
+            if self._link in ("refused", "closed"):
                 return
             self._link = "refused"
         logger.error(

@@ -11,6 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import SecretStr
 
 from daemon.delivery.reports import ReportContext, SessionReport, build_report
@@ -18,6 +22,8 @@ from daemon.models import ServiceState, Session
 from daemon.outlets.mqtt import MqttOutlet
 from tests.conftest import REPO, free_port, make_state, putt_event, wait_until
 from tests.outlets.conftest import DEVICE, PREFIX, Broker, Subscriber, config
+
+NOT_AUTHORIZED = ReasonCode(PacketTypes.CONNACK, "Not authorized")
 
 DETAILS = ("MAKE - HOLE: TOP - CENTER", "MISS - CATCH: LEFT - RIGHT", "MISS - TIMEOUT: LEFT")
 
@@ -292,6 +298,20 @@ def test_a_password_broker_takes_the_right_password_and_refuses_the_wrong_one_qu
     assert len(refusals) == 1
     assert "refused" in refusals[0].getMessage()
     assert "hunter2" not in caplog.text
+
+
+def test_a_refusal_that_arrives_after_close_is_not_logged(tmp_path, broker_factory, caplog):
+    # paho calls on_connect on its own thread, so the answer to an attempt under way can come after close().
+    broker = broker_factory(tmp_path, free_port(), "allow_anonymous false\n")
+    broker.start()
+    outlet = MqttOutlet(config(broker.port, username="putt", password=SecretStr("hunter2")))
+    outlet.start()
+    wait_until(lambda: broker.log.read_text().count("not authorised") >= 1)
+    outlet.close()
+    caplog.clear()
+    outlet._on_connect(mqtt.Client(CallbackAPIVersion.VERSION2), None, None, NOT_AUTHORIZED, None)
+    assert not outlet.connected
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def make_certificates(folder: Path) -> dict[str, Path]:
