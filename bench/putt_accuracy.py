@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from daemon.errors import ModelError
 from daemon.sim.clip import ClipSpec, build_clip, write_clip
 from daemon.sim.perspective import CameraChoice, CameraKind
 from daemon.vision.calibration import CLICKED, Calibration, load_calibration
+from daemon.vision.detector import BallDetector, DetectorConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_SEED = 7000
@@ -245,8 +247,12 @@ def main() -> int:
         help=f"row sets to run, comma-separated (default {','.join(ROW_SETS)})",
     )
     args = parser.parse_args()
-    if args.model is not None and not args.model.is_file():
-        parser.error(f"--model {args.model}: no such file")
+    if args.model is not None:
+        # Refused here in one line, not as a failed `putt-daemon process` once the clips are rendered.
+        try:
+            BallDetector.open(DetectorConfig(path=args.model)).close()
+        except ModelError as error:
+            parser.error(f"--model: {error}")
     seeds = range(FIRST_SEED, FIRST_SEED + args.clips)
     unknown = sorted(set(args.sets) - set(ROW_SETS))
     if unknown:

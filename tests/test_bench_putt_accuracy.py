@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,21 @@ def test_the_daemon_runs_the_model_the_benchmark_is_given(tmp_path: Path) -> Non
     broken.write_bytes(b"not a model")
     with pytest.raises(subprocess.CalledProcessError):
         score_clip(clip, calibration, tmp_path / "broken", broken)
+
+
+def test_a_model_that_does_not_load_is_refused_before_any_clip_is_rendered(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    work = tmp_path / "work"
+    command = [sys.executable, "-m", "bench.putt_accuracy", "--clips", "1", "--work", str(work), "--model"]
+    for model, reason in (
+        (junk, "not a loadable ONNX model"),
+        (tmp_path / "absent.onnx", "model file not found"),
+    ):
+        result = subprocess.run(
+            [*command, str(model)], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 2
+        assert f"--model: {model}: {reason}" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not work.exists()
