@@ -254,3 +254,24 @@ def test_simulate_command_passes_the_pale_share_on(tmp_path: Path) -> None:
         )
     assert labels_of(cli) == labels_of(tmp_path / "1.0")
     assert labels_of(cli) != labels_of(tmp_path / "0.0")
+
+
+def test_half_the_light_surrounds_are_lit_harder_than_the_ball_they_hold() -> None:
+    lit_harder = 0
+    for seed in range(20):
+        plain, light = pair(seed, light_surround=True)
+        x, y = 60.0, 150.0  # on the floor, left of the mat
+        view = ball_at(light.scene, x, y)
+        frame = light.render(1.0, [view], [])
+        ball, ground = core_brightness(frame, view), ground_around(frame, view.box)
+        look = light.scene.look
+        if look.sheen == plain.scene.look.sheen:
+            assert look.ball == plain.scene.look.ball
+            continue
+        lit_harder += 1
+        # The ball, sheen and all, is darker than the ground round it, and still a ball: bluish and shaded.
+        assert max(look.sheen) < min(look.floor)
+        assert ball < ground - 8, (seed, ball, ground)
+        assert look.ball[0] >= look.ball[2]
+        assert min(look.floor) >= 210
+    assert 5 <= lit_harder <= 15

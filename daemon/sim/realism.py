@@ -14,7 +14,10 @@ it rendered before. The features:
 - seams: carpet grain along one direction and the seams where strips of mat meet.
 - second_ball: (dataset images) a second ball resting right next to one of the others.
 - light_surround: the rig stands on a white table or a pale floor, where a white ball shows only by its
-  shading and shadow; in half of these scenes the catch tray and return track are light plastic too.
+  shading and shadow; in half of these scenes the catch tray and return track are light plastic too. In
+  half of them, independently, the surface is lit harder than the balls (a lamp over a white table, or a
+  camera exposing for the mat): it clips to near white, and a ball is a dull grey-blue a little darker than
+  it, without a bright sheen, so it is never the brightest thing in view.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from daemon.sim.rig import Scene
 _SHIFT = 4
 _ONE = 1 << _SHIFT
 XY = tuple[float, float]
+Colour = tuple[int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +185,23 @@ def surround(scene: Scene, extras: Extras) -> Scene:
     look = replace(scene.look, floor=_pale(rng, 195, 240))
     if rng.random() < 0.5:
         look = replace(look, catch=_pale(rng, 165, 215), track=_pale(rng, 175, 225))
+    # A stream of its own, so the scenes whose surface is not lit harder keep their draws.
+    lit = np.random.default_rng([extras.seed, 16])
+    if lit.random() < 0.5:
+        floor = _pale(lit, 226, 250)
+        ball, sheen = _dull_ball(lit, floor)
+        look = replace(look, floor=floor, ball=ball, sheen=sheen)
     return replace(scene, look=look)
+
+
+def _dull_ball(rng: np.random.Generator, surface: Colour) -> tuple[Colour, Colour]:
+    """A ball in its own shade under a lamp that lights the surface round it harder, and its sheen: a
+    little darker than the grey SURFACE, bluish, and with a faint highlight."""
+    grey = float(np.mean(surface)) * float(rng.uniform(0.78, 0.92))
+    cool = float(rng.uniform(0, 14))
+    b, g, r = (int(np.clip(round(v), 0, 255)) for v in (grey + cool, grey, grey - cool / 2))
+    sheen = min(255, max(b, g, r) + int(rng.integers(3, 18)))
+    return (b, g, r), (sheen, sheen, sheen)
 
 
 def dress_background(background: Image, scene: Scene, extras: Extras) -> Image:

@@ -164,8 +164,8 @@ class Renderer:
         cv2.circle(frame, _fixed(c.x, c.y), round(r * _ONE), _shade(colour, 0.82), -1, cv2.LINE_AA, _SHIFT)
         lit = _fixed(c.x - 0.12 * r, c.y - 0.12 * r)
         cv2.circle(frame, lit, round(0.82 * r * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
-        cv2.circle(frame, _fixed(c.x - 0.35 * r, c.y - 0.35 * r), round(0.25 * r * _ONE), (252, 252, 252), -1,
-                   cv2.LINE_AA, _SHIFT)  # fmt: skip
+        sheen = _fixed(c.x - 0.35 * r, c.y - 0.35 * r)
+        cv2.circle(frame, sheen, round(0.25 * r * _ONE), scene.look.sheen, -1, cv2.LINE_AA, _SHIFT)
 
     def _shadow_under(self, x: float, y: float) -> tuple[int, int, int]:
         if not self.extras.light_surround:

@@ -48,6 +48,7 @@ class Look:
     drift_period: float  # seconds of one slow lighting cycle
     drift_amount: float
     flicker: float
+    sheen: tuple[int, int, int] = (252, 252, 252)  # the lamp's highlight on the ball
 
 
 @dataclass(frozen=True, slots=True)
