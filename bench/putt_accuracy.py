@@ -13,6 +13,8 @@ Row sets:
 - `nudged 6px`: the daemon is given the same calibration moved 6 px (a different direction per clip), while
   the expected strings still come from the true regions: a calibration clicked a little off.
 - `oblique`: clips of the same seeds seen by a camera at the golfer's end, looking down the mat.
+- `harder looks`: clips of the same seeds from above, each harder look of `daemon.sim.realism` on in half of
+  them (dark channel, look-alike putters, a cheap sensor, exposure steps, glare, seams, a white table).
 Each set prints its confusion table of outcome kinds, then one table of every set against the targets.
 """
 
@@ -34,6 +36,7 @@ from pathlib import Path
 from daemon.errors import ModelError
 from daemon.sim.clip import ClipSpec, build_clip, write_clip
 from daemon.sim.perspective import CameraChoice, CameraKind
+from daemon.sim.realism import PLAIN, Realism
 from daemon.vision.calibration import CLICKED, Calibration, load_calibration
 from daemon.vision.detector import BallDetector, DetectorConfig
 
@@ -65,6 +68,10 @@ class RowSet:
     name: str
     camera: CameraKind
     nudged: bool
+    harder: bool = False  # clips with the harder looks
+
+
+HARDER_LOOKS = Realism.every(0.5)  # as the detector bench's harder-looks rows
 
 
 @dataclass
@@ -87,11 +94,15 @@ def kind_of(detail: str) -> str:
     return next(k for k in ("CATCH", "RETURN", "TIMEOUT", "QUICK PUTT") if k in detail)
 
 
-def prepare(work: Path, seed: int, shape: tuple[int, int], camera: CameraKind) -> Clip:
+def prepare(
+    work: Path, seed: int, shape: tuple[int, int], camera: CameraKind, *, harder: bool = False
+) -> Clip:
     """Render the clip unless it is there; label it by the current rules if the simulator still agrees."""
     sessions, putts = shape
-    spec = ClipSpec(seed=seed, sessions=sessions, putts=putts, camera=CameraChoice(camera))
-    folder = work / (f"seed{seed}-{sessions}x{putts}" + ("" if camera == "top" else f"-{camera}"))
+    spec = ClipSpec(seed=seed, sessions=sessions, putts=putts, camera=CameraChoice(camera),
+                    realism=HARDER_LOOKS if harder else PLAIN)  # fmt: skip
+    name = f"seed{seed}-{sessions}x{putts}" + ("" if camera == "top" else f"-{camera}")
+    folder = work / (name + ("-harder" if harder else ""))
     if not (folder / "truth.json").is_file():
         write_clip(spec, folder, progress=False)
     stored = json.loads((folder / "truth.json").read_text())
@@ -213,6 +224,7 @@ ROW_SETS = {
     "calibrated": RowSet("calibrated", "top", nudged=False),
     "nudged": RowSet(f"nudged {NUDGE_PX}px", "top", nudged=True),
     "oblique": RowSet("oblique", "oblique", nudged=False),
+    "harder": RowSet("harder looks", "top", nudged=False, harder=True),
 }
 TARGETS = {
     "calibrated": "MAKE/MISS >= 99.5%, detail >= 98%, sessions and putt count exact",
@@ -231,7 +243,7 @@ def print_summary(rows: list[tuple[RowSet, Tally]]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=4, help="clips per camera (default 4)")
+    parser.add_argument("--clips", type=int, default=4, help="clips per row set (default 4)")
     parser.add_argument("--sessions", type=int, default=2)
     parser.add_argument("--putts", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
@@ -258,17 +270,17 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown row sets: {', '.join(unknown)} (known: {', '.join(ROW_SETS)})")
     row_sets = [ROW_SETS[name] for name in args.sets]
-    cameras = sorted({r.camera for r in row_sets})
+    kinds = sorted({(r.camera, r.harder) for r in row_sets})
     shape = (args.sessions, args.putts)
     with ThreadPoolExecutor(args.jobs) as pool:
-        todo = [(camera, seed) for camera in cameras for seed in seeds]
-        prepared = list(pool.map(lambda job: prepare(args.work, job[1], shape, job[0]), todo))
-    clips = {
-        camera: [c for (cam, _), c in zip(todo, prepared, strict=True) if cam == camera] for camera in cameras
-    }
+        todo = [(kind, seed) for kind in kinds for seed in seeds]
+        prepared = list(
+            pool.map(lambda job: prepare(args.work, job[1], shape, job[0][0], harder=job[0][1]), todo)
+        )
+    clips = {kind: [c for (k, _), c in zip(todo, prepared, strict=True) if k == kind] for kind in kinds}
     if args.render_only:
         return 0
-    print(f"putt accuracy: {args.clips} clips per camera (seeds {seeds.start}-{seeds.stop - 1}) of "
+    print(f"putt accuracy: {args.clips} clips per row set (seeds {seeds.start}-{seeds.stop - 1}) of "
           f"{args.sessions} sessions x {args.putts} putts, through `putt-daemon process` with "
           f"{args.model or 'the shipped model'}; expected strings by the current rules for "
           f"{sum(c.relabelled for c in prepared)} of {len(prepared)} clips (the others: the simulator "
@@ -276,7 +288,7 @@ def main() -> int:
     rows: list[tuple[RowSet, Tally]] = []
     misses: list[str] = []
     started = time.monotonic()
-    jobs = [(row_set, clip) for row_set in row_sets for clip in clips[row_set.camera]]
+    jobs = [(row_set, clip) for row_set in row_sets for clip in clips[(row_set.camera, row_set.harder)]]
     with tempfile.TemporaryDirectory(prefix="putt-bench-") as scratch, ThreadPoolExecutor(args.jobs) as pool:
         scored = list(pool.map(lambda job: score(job[0], job[1], Path(scratch), args.model), jobs))
     for row_set in row_sets:

@@ -1,4 +1,5 @@
-"""`bench.putt_accuracy --model`: the candidate model is the one the daemon runs."""
+"""`bench.putt_accuracy`: the candidate model is the one the daemon runs, and the row sets render what they
+say."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
-from bench.putt_accuracy import FIRST_SEED, prepare, score_clip
+from bench.putt_accuracy import FIRST_SEED, HARDER_LOOKS, ROW_SETS, prepare, score_clip
+from daemon.sim.clip import ClipSpec, build_clip
 from tests.conftest import REPO
 
 
@@ -44,3 +48,23 @@ def test_a_model_that_does_not_load_is_refused_before_any_clip_is_rendered(tmp_p
         assert f"--model: {model}: {reason}" in result.stderr
         assert "Traceback" not in result.stderr
         assert not work.exists()
+
+
+def first_frame(clip_folder: Path) -> np.ndarray:
+    video = cv2.VideoCapture(str(clip_folder / "clip.mp4"))
+    ok, frame = video.read()
+    video.release()
+    assert ok
+    return np.asarray(frame)
+
+
+def test_the_harder_looks_row_set_runs_the_same_putts_through_the_harder_looks(tmp_path: Path) -> None:
+    plain = prepare(tmp_path, FIRST_SEED + 1, (1, 2), "top")
+    harder = prepare(tmp_path, FIRST_SEED + 1, (1, 2), "top", harder=True)
+    assert harder.folder != plain.folder
+    assert harder.details == plain.details
+    assert harder.relabelled
+    assert ROW_SETS["harder"].harder
+    assert not build_clip(ClipSpec(seed=FIRST_SEED + 1, realism=HARDER_LOOKS))[1].extras.plain
+    difference = cv2.absdiff(first_frame(plain.folder), first_frame(harder.folder))
+    assert float(difference.mean()) > 5
