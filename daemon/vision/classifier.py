@@ -20,7 +20,9 @@ pixels off, so the outcome rests on evidence gathered over the whole putt, never
 - a ball in no region but within `region_margin` pixels of the catch, cup or return track counts as in it;
 - a ball that appears in the cup, the catch or the return track after the putt's ball vanished is that ball;
 - a ball that reaches the return track unseen in both cup and catch went where its last roll was heading;
-- a ball lost from sight in the cup dropped in: seen again by the catch, it is on its way back.
+- a ball lost from sight in the cup dropped in: seen again by the catch, it is on its way back;
+- a ball seen in the cup and then on the ramp, more than `region_margin` past the cup's edge, rolled over it
+  without dropping: no make, and its exit lane stays the one it had at the cup.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class _Putt:
     quadrant: Quadrant | None = None
     entered_hole: bool = False
     touched_catch: bool = False
+    rolled_over_cup: bool = False
 
 
 class PuttClassifier:
@@ -251,6 +254,8 @@ class PuttClassifier:
         elif place == "CATCH":
             putt.touched_catch = True
         elif place == "RAMP":
+            if putt.entered_hole and self._cup_distance(p) < -self._config.region_margin:
+                putt.entered_hole, putt.quadrant, putt.rolled_over_cup = False, None, True
             self._on_ramp(putt, ball, t)
         elif place == "MAT" and t - putt.start_time > self._config.return_delay:
             self._last_on_mat[putt.track_id] = t
@@ -263,7 +268,7 @@ class PuttClassifier:
         putt.last_ramp_point, putt.last_ramp_velocity = p, ball.velocity
         lane = self._cal.lane(p)
         # The exit lane is where the ball left the ramp, not where it rolls after the catch or cup.
-        if lane in ("LEFT", "CENTER", "RIGHT") and not (putt.touched_catch or putt.entered_hole):
+        if lane in ("LEFT", "CENTER", "RIGHT") and not self._past_the_ramp(putt):
             putt.exit_lane = lane
 
     def _note_lanes_crossed(self, putt: _Putt, a: Point, b: Point) -> None:
@@ -272,7 +277,7 @@ class PuttClassifier:
         A fast ball moves 5-15 px a frame, more than the width of a band's corner by the cup: the frames alone
         would make the answer depend on where the shutter happened to catch it.
         """
-        if putt.touched_catch or putt.entered_hole:
+        if self._past_the_ramp(putt):
             return
         steps = int(math.hypot(b.x - a.x, b.y - a.y) / _LANE_STEP_PX)
         for i in range(1, steps):
@@ -282,6 +287,11 @@ class PuttClassifier:
             lane = self._cal.lane(q)
             if lane in ("LEFT", "CENTER", "RIGHT"):
                 putt.exit_lane = lane
+
+    @staticmethod
+    def _past_the_ramp(putt: _Putt) -> bool:
+        """Whether the ball has reached the cup or the catch, after which its exit lane is settled."""
+        return putt.touched_catch or putt.entered_hole or putt.rolled_over_cup
 
     def _note_unseen_stretch(self, putt: _Putt, a: Point, b: Point) -> None:
         """The ball went straight from A to B while unseen: it touched the catch if that line does.
