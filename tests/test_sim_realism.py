@@ -269,7 +269,7 @@ def test_half_the_light_surrounds_are_lit_harder_than_the_ball_they_hold() -> No
             assert look.ball == plain.scene.look.ball
             continue
         lit_harder += 1
-        # The ball, sheen and all, is darker than the ground round it, and still a ball: bluish and shaded.
+        # The ball, sheen and all, is darker than the ground round it, and bluish like the real one.
         assert max(look.sheen) < min(look.floor)
         assert ball < ground - 8, (seed, ball, ground)
         assert look.ball[0] >= look.ball[2]

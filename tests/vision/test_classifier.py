@@ -314,9 +314,8 @@ def test_a_ball_seen_just_past_the_cup_edge_may_still_have_dropped() -> None:
             Leg(ON_MAT, None, 1.0),
             Leg(ON_MAT, RAMP_CENTER, 0.4),
             Leg(RAMP_CENTER, IN_HOLE_LOW, 0.4),
-            Leg(
-                (940.0, 590.0), (948.0, 590.0), 3 / FPS
-            ),  # to 3 px past the edge as clicked, toward the catch
+            # On to 3 px past the edge as clicked, rolling toward the catch.
+            Leg((940.0, 590.0), (948.0, 590.0), 3 / FPS),
             *hidden(1.0),
             *BACK,
         ]
