@@ -62,6 +62,7 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
         stderr = refusal(tmp_path, "--clip-images", "100", "--clip-train-seed", seed)
         assert f"--clip-train-seed {seed} would train on validation, bench or test clips" in stderr
     assert "--real-repeat must be 0 or more, not -1" in refusal(tmp_path, "--real-repeat", "-1")
+    assert "--real-paste must be 0 or more, not -2" in refusal(tmp_path, "--real-paste", "-2")
     assert "--train-seed 2000 is the validation images' seed" in refusal(tmp_path, "--train-seed", "2000")
 
 

@@ -24,6 +24,7 @@ from typing import NoReturn
 
 import yaml
 
+from tools.real_paste import write_pasted
 from tools.shared_data import shared_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +66,7 @@ class TrainParams:
     oblique_share: float = 0.0  # share of simulator images and clips seen by a camera at an angle
     realism_share: float = 0.0  # share of simulator scenes given each harder look (daemon.sim.realism)
     pale_share: float = 0.0  # share of balls in light-surround simulator images laid on its pale ground
+    real_paste: int = 0  # copies of each real training image with real balls pasted on its white table
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -136,6 +138,8 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
                 target.symlink_to(image.resolve())
                 label = REAL / "labels" / f"{image.stem}.txt"
                 (data / "labels" / "train" / f"real{i}_{image.stem}.txt").write_text(label.read_text())
+    if params.real_paste:
+        write_pasted(train_real, REAL / "labels", data, params.real_paste, params.seed)
     (work / "real_holdout.txt").write_text("".join(f"{p.name}\n" for p in held))
     config = {"path": str(data), "train": "images/train", "val": "images/val", "names": {0: "ball"}}
     (data / "data.yaml").write_text(yaml.safe_dump(config))
@@ -259,6 +263,12 @@ def main() -> int:
         help="times each real training image is in an epoch (the held-out ones never are)",
     )
     parser.add_argument(
+        "--real-paste",
+        type=int,
+        default=0,
+        help="copies of each real training image with real balls pasted on its white table",
+    )
+    parser.add_argument(
         "--clip-train-seed",
         type=int,
         default=CLIP_TRAIN_SEED,
@@ -279,8 +289,9 @@ def main() -> int:
     # Scene seeds are SEED*100000 + k, so two dataset seeds share images only when they are equal.
     if args.train_seed == VAL_SEED:
         parser.error(f"--train-seed {VAL_SEED} is the validation images' seed")
-    if args.real_repeat < 0:
-        parser.error(f"--real-repeat must be 0 or more, not {args.real_repeat}")
+    for flag, value in (("--real-repeat", args.real_repeat), ("--real-paste", args.real_paste)):
+        if value < 0:
+            parser.error(f"{flag} must be 0 or more, not {value}")
     os.environ["YOLO_OFFLINE"] = "1"
     params = TrainParams(
         architecture=f"yolo26-d{args.depth}-w{args.width}",
@@ -307,6 +318,7 @@ def main() -> int:
         oblique_share=args.oblique_share,
         realism_share=args.realism_share,
         pale_share=args.pale_share,
+        real_paste=args.real_paste,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)
