@@ -102,28 +102,30 @@ def paste_ball(image: np.ndarray, cut: BallCut, at: LabelBox, rng: np.random.Gen
     region = image[y - half : y - half + patch.shape[0], x - half : x - half + patch.shape[1]]
     centre = (patch.shape[1] / 2 - 0.5, patch.shape[0] / 2 - 0.5)
     shape = region.shape[:2]
-    # The shadow: darker table under the ball's lower side, as the real white-table ball casts.
+    # The shadow: darker table under the ball's lower side, as a ball under a ceiling lamp casts.
     shadow = np.zeros(shape, np.float32)
+    offset = (diameter * rng.uniform(-0.3, 0.3), diameter * rng.uniform(0.1, 0.35))
+    axes = (round(diameter * 0.55), round(diameter * 0.35))
     cv2.ellipse(
-        shadow,
-        (round(centre[0] + diameter * rng.uniform(-0.15, 0.15)), round(centre[1] + diameter * 0.25)),
-        (round(diameter * 0.55), round(diameter * 0.35)),
-        0,
-        0,
-        360,
-        1.0,
-        -1,
+        shadow, (round(centre[0] + offset[0]), round(centre[1] + offset[1])), axes, 0, 0, 360, 1.0, -1
     )
     shadow = cv2.GaussianBlur(shadow, (0, 0), diameter * 0.15)
-    darkening = 1 - rng.uniform(0.08, 0.22) * shadow[..., None]
+    darkening = 1 - rng.uniform(0.08, 0.3) * shadow[..., None]
     ball = np.zeros(shape, np.float32)
     # Cut inside the ball's rim: the rim's pixels are half the mat it was lying on, a green fringe on the
     # table; the blur gives the disc back a soft edge of table and ball.
     cv2.circle(ball, (round(centre[0]), round(centre[1])), max(1, round(diameter * 0.42)), 1.0, -1)
     ball = cv2.GaussianBlur(ball, (0, 0), max(0.7, diameter * 0.04))[..., None]
-    gain = rng.uniform(0.92, 1.06)
-    under = region.astype(np.float32) * darkening
-    blended = under * (1 - ball) + np.clip(patch.astype(np.float32) * gain, 0, 255) * ball
+    # The green mat tints a ball's lower side; on a white table it is grey or white, and under a lamp
+    # it may be as bright as the table.
+    pixels = patch.astype(np.float32)
+    grey = pixels.mean(axis=2, keepdims=True)
+    pixels = grey + (pixels - grey) * rng.uniform(0.2, 1.0)
+    pixels = np.clip(pixels * rng.uniform(0.9, 1.2), 0, 255)
+    blended = region.astype(np.float32) * darkening * (1 - ball) + pixels * ball
+    if rng.random() < 0.5:
+        # Out of focus: a ball nearer the camera than the mat it was focused on.
+        blended = cv2.GaussianBlur(blended, (0, 0), rng.uniform(0.5, 1.4))
     region[...] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -136,8 +138,8 @@ def pasted_copy(
     sizes = [(box.width + box.height) / 2 for box in boxes] or [cut.diameter for cut in cuts]
     labels = list(boxes)
     for _ in range(rng.integers(BALLS_PER_IMAGE[0], BALLS_PER_IMAGE[1] + 1)):
-        # Up to the size of the nearest real ball on a table, a third larger than most.
-        diameter = float(np.median(sizes)) * rng.uniform(0.85, 1.35)
+        # Up to half again the image's own balls: a ball on the table's near edge is nearer the camera.
+        diameter = float(np.median(sizes)) * rng.uniform(0.8, 1.5)
         spots = _free_spots(table, diameter, labels)
         if not len(spots):
             break
