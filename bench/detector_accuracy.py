@@ -14,7 +14,9 @@ their IoU is at least 0.5. Balls more than a fifth hidden by a putter or foot
 (`daemon.sim.truth.HIDDEN_SHARE`), and balls in the ignore area or outside the rig (which the daemon never
 looks at), are not counted against recall, and a detection on one of them, or in the ignore area, is not a
 false positive. The real images are scored against their labels plus the one ball the labels leave out
-(`REAL_UNLABELLED`).
+(`REAL_UNLABELLED`). The last row is three copies of each held-out real image with balls cut from the
+held-out images laid on its white table (`tools.real_paste`, as training pastes the training images' balls):
+real balls on real pale ground, of which the held-out images alone show one. It has no target of its own.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Realism
 from daemon.vision.calibration import Calibration, Region
 from daemon.vision.detector import BallDetector, DetectorConfig
+from tools.real_paste import pasted_copies
 from tools.train_detector import REAL, real_split
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIDENCE = ModelSettings().confidence  # what the daemon runs with
 PLAIN_CLIPS = ClipSpec()
+PASTED_VARIANTS, PASTED_SEED = 3, 7000
 # Row sets: name -> first clip seed and what the clips look like.
 ROW_SETS = {
     "simulator": (7000, PLAIN_CLIPS),
@@ -159,6 +163,25 @@ def real_score(model: Path) -> tuple[Score, int]:
     return score, len(held)
 
 
+def real_pasted_score(model: Path) -> tuple[Score, int]:
+    """The held-out real images with balls cut from them laid on their white tables: the balls and the
+    tables are both unseen. Their own balls count too; a detection that matches no ball is a false alarm."""
+    _, held = real_split(5)
+    detector = BallDetector.open(DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE))
+    score = Score()
+    copies = 0
+    for copy in pasted_copies(held, REAL / "labels", PASTED_VARIANTS, PASTED_SEED):
+        truth = [
+            Box(b.x - b.width / 2, b.y - b.height / 2, b.x + b.width / 2, b.y + b.height / 2)
+            for b in copy.labels
+        ]
+        truth.extend(REAL_UNLABELLED.get(copy.name.split("_", 1)[1], ()))
+        found = [d.box for d in detector.detect(Frame(0, 0.0, copy.image)).items]
+        score.add(truth, [], found)
+        copies += 1
+    return score, copies
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """What a row must reach: recall and precision at least, median centre error at most."""
@@ -194,6 +217,7 @@ def all_scores(model: Path, frames: int, seeds: int) -> dict[str, tuple[Score, i
         rows[f"{name}: rolling balls"] = (scores["rolling"], frames, ROLLING_TARGET)
     real, real_frames = real_score(model)
     rows["real images, held out"] = (real, real_frames, REAL_TARGET)
+    rows["real, held out, balls on the table"] = (*real_pasted_score(model), None)
     return rows
 
 

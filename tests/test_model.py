@@ -9,7 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench.detector_accuracy import REAL_UNLABELLED, simulator_score
+from bench.detector_accuracy import (
+    PASTED_VARIANTS,
+    REAL_UNLABELLED,
+    real_pasted_score,
+    real_score,
+    simulator_score,
+)
 from daemon.vision.detector import file_sha256
 from tests.conftest import REPO
 from tools.train_detector import REAL, real_split
@@ -46,6 +52,14 @@ def test_the_unlabelled_real_balls_are_held_out_and_apart_from_the_labelled_ones
             labelled.append((x * 640, y * 480))
         for box in boxes:
             assert all(abs(box.center.x - x) + abs(box.center.y - y) > box.width for x, y in labelled)
+
+
+def test_the_pasted_row_holds_every_held_out_ball_and_more_on_the_tables() -> None:
+    pasted, copies = real_pasted_score(MODEL)
+    plain, images = real_score(MODEL)
+    # Every held-out image shows a table, so each variant of each gives a copy with at least one ball more.
+    assert copies == PASTED_VARIANTS * images
+    assert pasted.truths >= PASTED_VARIANTS * plain.truths + copies
 
 
 def refusal(tmp_path: Path, *flags: str) -> str:

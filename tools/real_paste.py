@@ -9,6 +9,7 @@ below it, as the real ball on the white table lies. The labels are the image's o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,13 +151,18 @@ def pasted_copy(
     return out, labels
 
 
-def write_pasted(
-    images: list[Path], labels_folder: Path, out: Path, variants: int, seed: int, *, split: str = "train"
-) -> int:
-    """Write VARIANTS pasted copies of each of IMAGES into OUT/{images,labels}/SPLIT; returns how many.
+@dataclass(frozen=True, slots=True)
+class PastedCopy:
+    """A copy of a real image with balls pasted on its table; its labels are the image's own, then theirs."""
 
-    The balls are cut from IMAGES only, so pass the training images and never the held-out ones.
-    """
+    name: str
+    image: np.ndarray
+    labels: list[LabelBox]
+    pasted: int  # how many of the labels, at the end, are pasted balls
+
+
+def pasted_copies(images: list[Path], labels_folder: Path, variants: int, seed: int) -> Iterator[PastedCopy]:
+    """VARIANTS pasted copies of each of IMAGES, balls cut from IMAGES only; no copy of a tableless image."""
     loaded = []
     for path in images:
         image = cv2.imread(str(path))
@@ -167,20 +173,29 @@ def write_pasted(
     cuts = [cut for _, image, boxes in loaded for cut in cut_balls(image, boxes)]
     if not cuts:
         raise ValueError("no labelled ball to paste lies wholly inside its image")
-    (out / "images" / split).mkdir(parents=True, exist_ok=True)
-    (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-    written = 0
     for index, (path, image, boxes) in enumerate(loaded):
         for variant in range(variants):
             rng = np.random.default_rng([seed, index, variant])
             pasted, labels = pasted_copy(image, boxes, cuts, rng)
-            if len(labels) == len(boxes):
-                continue  # no table left to lay a ball on
-            name = f"paste{variant}_{path.stem}"
-            # PNG: a second JPEG pass would blur the real pixels the copy is made of.
-            cv2.imwrite(str(out / "images" / split / f"{name}.png"), pasted)
-            height, width = image.shape[:2]
-            lines = "".join(f"{label.yolo_line(width, height)}\n" for label in labels)
-            (out / "labels" / split / f"{name}.txt").write_text(lines)
-            written += 1
+            if len(labels) > len(boxes):
+                yield PastedCopy(f"paste{variant}_{path.stem}", pasted, labels, len(labels) - len(boxes))
+
+
+def write_pasted(
+    images: list[Path], labels_folder: Path, out: Path, variants: int, seed: int, *, split: str = "train"
+) -> int:
+    """Write VARIANTS pasted copies of each of IMAGES into OUT/{images,labels}/SPLIT; returns how many.
+
+    The balls are cut from IMAGES only, so pass the training images and never the held-out ones.
+    """
+    (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    written = 0
+    for copy in pasted_copies(images, labels_folder, variants, seed):
+        # PNG: a second JPEG pass would blur the real pixels the copy is made of.
+        cv2.imwrite(str(out / "images" / split / f"{copy.name}.png"), copy.image)
+        height, width = copy.image.shape[:2]
+        lines = "".join(f"{label.yolo_line(width, height)}\n" for label in copy.labels)
+        (out / "labels" / split / f"{copy.name}.txt").write_text(lines)
+        written += 1
     return written
