@@ -1,10 +1,11 @@
 """Real balls on the real white tables: training images for the ball that lies on pale ground.
 
 Every real training image shows a white table beside the green mat, but every labelled ball lies on the mat or
-on dark cloth, so the detector has never seen a real ball on a light surface. `write_pasted` copies each real
-training image and pastes real balls cut from the training images (never the held-out ones) onto its white
-table: a disc cut tight to the ball's label, scaled to the size of the image's own balls, with a soft shadow
-below it, as the real ball on the white table lies. The labels are the image's own plus one per pasted ball.
+on dark cloth, so the detector has never seen a real ball on a light surface. `pasted_copies` copies each real
+image and lays real balls cut from the same set of images on its white table: a disc cut inside the ball's
+rim, scaled to the image's own balls, its tint, brightness and focus varied, over a soft shadow. The labels
+are the image's own plus one per pasted ball. `write_pasted` writes them as a YOLO split for training (from
+the training images); `bench.detector_accuracy` makes its own from the held-out images.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class LabelBox:
     height: float
 
     def yolo_line(self, image_width: int, image_height: int) -> str:
+        """The label as a line of a YOLO label file: class 0 and the box in image fractions."""
         return (
             f"0 {self.x / image_width:.6f} {self.y / image_height:.6f} "
             f"{self.width / image_width:.6f} {self.height / image_height:.6f}"
@@ -49,6 +51,7 @@ class BallCut:
 
 
 def read_labels(path: Path, image_width: int, image_height: int) -> list[LabelBox]:
+    """The boxes of a YOLO label file, in pixels of an image of that size."""
     boxes = []
     for line in path.read_text().splitlines():
         if line.strip():
