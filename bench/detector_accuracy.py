@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.errors import ModelError
 from daemon.models import Box, Frame
 from daemon.settings import ModelSettings
 from daemon.sim.clip import ClipSpec, build_clip
@@ -273,6 +274,12 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
+    for model in args.model:
+        # Refused here in one line, not as a traceback after the first model's minutes of frames.
+        try:
+            BallDetector.open(DetectorConfig(path=model)).close()
+        except ModelError as error:
+            parser.error(f"--model: {error}")
     cv2.setNumThreads(1)
     print_table(args.model, [all_scores(model, args.frames, args.seeds) for model in args.model])
     return 0

@@ -62,6 +62,23 @@ def test_the_pasted_row_holds_every_held_out_ball_and_more_on_the_tables() -> No
     assert pasted.truths >= PASTED_VARIANTS * plain.truths + copies
 
 
+def test_the_accuracy_bench_refuses_a_model_that_does_not_load_in_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    for model, reason in (
+        (junk, "not a loadable ONNX model"),
+        (tmp_path / "absent.onnx", "model file not found"),
+    ):
+        command = [sys.executable, "-m", "bench.detector_accuracy", "--model", str(MODEL), str(model)]
+        result = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60
+        )
+        assert result.returncode == 2
+        assert f"--model: {model}: {reason}" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not result.stdout
+
+
 def refusal(tmp_path: Path, *flags: str) -> str:
     """What the training script prints when it refuses FLAGS; it must exit 2 having written nothing."""
     command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), *flags]
