@@ -37,7 +37,7 @@ from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Realism
 from daemon.vision.calibration import Calibration, Region
 from daemon.vision.detector import BallDetector, DetectorConfig
-from tools.real_paste import pasted_copies
+from tools.real_paste import LabelBox, pasted_copies, read_labels
 from tools.train_detector import REAL, real_split
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,6 +145,15 @@ REAL_UNLABELLED: dict[str, tuple[Box, ...]] = {
 }
 
 
+def _box(label: LabelBox) -> Box:
+    return Box(
+        label.x - label.width / 2,
+        label.y - label.height / 2,
+        label.x + label.width / 2,
+        label.y + label.height / 2,
+    )
+
+
 def real_score(model: Path) -> tuple[Score, int]:
     _, held = real_split(5)
     detector = BallDetector.open(DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE))
@@ -153,11 +162,8 @@ def real_score(model: Path) -> tuple[Score, int]:
         image = cv2.imread(str(path))
         if image is None:
             raise OSError(f"cannot read {path}")
-        h, w = image.shape[:2]
-        truth = []
-        for line in (REAL / "labels" / f"{path.stem}.txt").read_text().splitlines():
-            _, x, y, bw, bh = (float(v) for v in line.split())
-            truth.append(Box((x - bw / 2) * w, (y - bh / 2) * h, (x + bw / 2) * w, (y + bh / 2) * h))
+        height, width = image.shape[:2]
+        truth = [_box(label) for label in read_labels(REAL / "labels" / f"{path.stem}.txt", width, height)]
         truth.extend(REAL_UNLABELLED.get(path.stem, ()))
         found = [d.box for d in detector.detect(Frame(0, 0.0, image)).items]
         score.add(truth, [], found)
@@ -172,11 +178,8 @@ def real_pasted_score(model: Path) -> tuple[Score, int]:
     score = Score()
     copies = 0
     for copy in pasted_copies(held, REAL / "labels", PASTED_VARIANTS, PASTED_SEED):
-        truth = [
-            Box(b.x - b.width / 2, b.y - b.height / 2, b.x + b.width / 2, b.y + b.height / 2)
-            for b in copy.labels
-        ]
-        truth.extend(REAL_UNLABELLED.get(copy.name.split("_", 1)[1], ()))
+        truth = [_box(label) for label in copy.labels]
+        truth.extend(REAL_UNLABELLED.get(copy.source.stem, ()))
         found = [d.box for d in detector.detect(Frame(0, 0.0, copy.image)).items]
         score.add(truth, [], found)
         copies += 1

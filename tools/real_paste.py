@@ -159,6 +159,7 @@ class PastedCopy:
     """A copy of a real image with balls pasted on its table; its labels are the image's own, then theirs."""
 
     name: str
+    source: Path  # the real image it is a copy of
     image: np.ndarray
     labels: list[LabelBox]
     pasted: int  # how many of the labels, at the end, are pasted balls
@@ -181,7 +182,9 @@ def pasted_copies(images: list[Path], labels_folder: Path, variants: int, seed: 
             rng = np.random.default_rng([seed, index, variant])
             pasted, labels = pasted_copy(image, boxes, cuts, rng)
             if len(labels) > len(boxes):
-                yield PastedCopy(f"paste{variant}_{path.stem}", pasted, labels, len(labels) - len(boxes))
+                yield PastedCopy(
+                    f"paste{variant}_{path.stem}", path, pasted, labels, len(labels) - len(boxes)
+                )
 
 
 def write_pasted(
