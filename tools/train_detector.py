@@ -24,6 +24,7 @@ from typing import NoReturn
 
 import yaml
 
+from tools.draft_labels import PICTURES
 from tools.real_paste import write_pasted
 from tools.shared_data import shared_folder
 
@@ -67,6 +68,8 @@ class TrainParams:
     realism_share: float = 0.0  # share of simulator scenes given each harder look (daemon.sim.realism)
     pale_share: float = 0.0  # share of balls in light-surround simulator images laid on its pale ground
     real_paste: int = 0  # copies of each real training image with real balls pasted on its white table
+    real_extra: tuple[str, ...] = ()  # folders of more real labelled frames (tools.draft_labels), trained on
+    real_extra_images: int = 0
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -74,6 +77,35 @@ def real_split(every: int) -> tuple[list[Path], list[Path]]:
     images = sorted((REAL / "images").glob("*.jpg"))
     held = [p for i, p in enumerate(images) if i % every == every - 1]
     return [p for p in images if p not in held], held
+
+
+def extra_real_images(folder: Path) -> list[Path]:
+    """The pictures of a folder of real labelled frames (images/ and labels/, as tools.draft_labels writes).
+
+    Every picture needs its label file, empty when it shows no ball: a missing one would teach the model
+    that the balls in the picture are background.
+    """
+    images = sorted(p for p in (folder / "images").glob("*.*") if p.suffix.lower() in PICTURES)
+    if not images:
+        raise ValueError(f"{folder}: no pictures in {folder / 'images'}")
+    unlabelled = [p.name for p in images if not (folder / "labels" / f"{p.stem}.txt").is_file()]
+    if unlabelled:
+        raise ValueError(
+            f"{folder}: {len(unlabelled)} of {len(images)} pictures have no label file in "
+            f"{folder / 'labels'} (first {unlabelled[0]})"
+        )
+    return images
+
+
+def link_real(images: list[Path], labels: Path, data: Path, repeat: int, prefix: str) -> None:
+    """Put each of IMAGES REPEAT times into the training split, with its label from LABELS."""
+    for i in range(repeat):
+        for image in images:
+            target = data / "images" / "train" / f"{prefix}{i}_{image.name}"
+            if not target.exists():
+                target.symlink_to(image.resolve())
+                label = labels / f"{image.stem}.txt"
+                (data / "labels" / "train" / f"{prefix}{i}_{image.stem}.txt").write_text(label.read_text())
 
 
 def simulate(folder: Path, images: int, seed: int, params: TrainParams, *, from_clips: bool = False) -> None:
@@ -131,13 +163,9 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
         link_split(clip_train, data, "train", "")
         link_split(clip_val, data, "val", "")
     train_real, held = real_split(params.real_holdout_every)
-    for i in range(params.real_repeat):
-        for image in train_real:
-            target = data / "images" / "train" / f"real{i}_{image.name}"
-            if not target.exists():
-                target.symlink_to(image.resolve())
-                label = REAL / "labels" / f"{image.stem}.txt"
-                (data / "labels" / "train" / f"real{i}_{image.stem}.txt").write_text(label.read_text())
+    link_real(train_real, REAL / "labels", data, params.real_repeat, "real")
+    for k, folder in enumerate(Path(f) for f in params.real_extra):
+        link_real(extra_real_images(folder), folder / "labels", data, params.real_repeat, f"extra{k}r")
     if params.real_paste:
         write_pasted(train_real, REAL / "labels", data, params.real_paste, params.seed)
     (work / "real_holdout.txt").write_text("".join(f"{p.name}\n" for p in held))
@@ -213,8 +241,7 @@ def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
-def main() -> int:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "ball", help="work folder")
     parser.add_argument("--epochs", type=int, default=40)
@@ -269,12 +296,26 @@ def main() -> int:
         help="copies of each real training image with real balls pasted on its white table",
     )
     parser.add_argument(
+        "--real-extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of more real labelled frames (images/, labels/: tools.draft_labels), each in an epoch "
+        "as often as --real-repeat says; may be given more than once",
+    )
+    parser.add_argument(
         "--clip-train-seed",
         type=int,
         default=CLIP_TRAIN_SEED,
         help=f"dataset seed of the training clips (clip seeds N*1000 on; default {CLIP_TRAIN_SEED})",
     )
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
+    return parser
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    parser = build_parser()
     args = parser.parse_args()
     # Seeds N*1000 on, at most one clip per image: the range is never shorter than what is used.
     first_clip, last_clip = (
@@ -292,6 +333,12 @@ def main() -> int:
     for flag, value in (("--real-repeat", args.real_repeat), ("--real-paste", args.real_paste)):
         if value < 0:
             parser.error(f"{flag} must be 0 or more, not {value}")
+    extra_images = 0
+    for folder in args.real_extra:
+        try:
+            extra_images += len(extra_real_images(folder))
+        except ValueError as error:
+            parser.error(f"--real-extra {error}")
     os.environ["YOLO_OFFLINE"] = "1"
     params = TrainParams(
         architecture=f"yolo26-d{args.depth}-w{args.width}",
@@ -319,6 +366,8 @@ def main() -> int:
         realism_share=args.realism_share,
         pale_share=args.pale_share,
         real_paste=args.real_paste,
+        real_extra=tuple(str(f.resolve()) for f in args.real_extra),
+        real_extra_images=extra_images,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)
