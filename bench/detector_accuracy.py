@@ -268,6 +268,16 @@ def print_table(models: list[Path], results: list[dict[str, tuple[Score, int, Ta
         print(line)
 
 
+def refuse_unloadable(parser: argparse.ArgumentParser, models: list[Path]) -> None:
+    """Exit with a usage error naming the first of MODELS that does not load: in one line at the start, not
+    as a traceback after minutes of the models before it."""
+    for model in models:
+        try:
+            BallDetector.open(DetectorConfig(path=model)).close()
+        except ModelError as error:
+            parser.error(f"--model: {error}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -277,12 +287,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
-    for model in args.model:
-        # Refused here in one line, not as a traceback after the first model's minutes of frames.
-        try:
-            BallDetector.open(DetectorConfig(path=model)).close()
-        except ModelError as error:
-            parser.error(f"--model: {error}")
+    refuse_unloadable(parser, args.model)
     cv2.setNumThreads(1)
     print_table(args.model, [all_scores(model, args.frames, args.seeds) for model in args.model])
     return 0
