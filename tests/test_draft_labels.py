@@ -125,8 +125,8 @@ def test_a_folder_of_pictures_keeps_empty_frames_only_when_asked(tmp_path: Path)
     assert not list((tmp_path / "plain").glob("images/*"))
     done = run_tool(pictures, "--out", tmp_path / "all", "--empty")
     assert done.returncode == 0, done.stderr
-    assert [p.name for p in (tmp_path / "all" / "images").iterdir()] == ["pictures_000000.jpg"]
-    assert (tmp_path / "all" / "labels" / "pictures_000000.txt").read_text() == ""
+    assert [p.name for p in (tmp_path / "all" / "images").iterdir()] == ["pictures_a_mat.jpg"]
+    assert (tmp_path / "all" / "labels" / "pictures_a_mat.txt").read_text() == ""
 
 
 def test_bad_input_is_refused_in_one_line(clip: Path, tmp_path: Path) -> None:

@@ -5,11 +5,12 @@
     YOLO_OFFLINE=1 .venv/bin/python -m tools.train_detector --real-extra footage/ ...
 
 Every --every'th frame of each video (every picture of a folder) in which the model sees a ball at --doubt or
-more is kept: `images/<source>_<frame>.jpg`, and `labels/<same>.txt` in the YOLO format (class 0, centre and
-size over the picture's size) with the boxes of --confidence or more. `review.csv` has a row per kept frame:
-how many boxes were labelled and how many were left out as doubtful (between the two confidences). Doubtful
-frames are where the model is weakest: each one, once its labels are corrected, teaches it the most. Frames
-with no ball are skipped unless --empty keeps them, as background the model must learn to leave alone.
+more is kept: `images/<video>_<frame number>.jpg` (or `<folder>_<picture>.jpg`), and `labels/<same>.txt`
+in the YOLO format (class 0, centre and size over the picture's size) with the boxes of --confidence or more.
+`review.csv` has a row per kept frame: how many boxes were labelled and how many were left out as doubtful
+(between the two confidences). Doubtful frames are where the model is weakest: each one, once its labels are
+corrected, teaches it the most. Frames with no ball are skipped unless --empty keeps them, as background the
+model must learn to leave alone.
 
 With --calibration (the box's calibration file) the model looks only at the rig, as the daemon does; the
 labels are in the whole frame's pixels either way. Each file is written atomically, so a run that is stopped
@@ -66,15 +67,21 @@ class DraftFrame:
     doubtful: tuple[Detection, ...]
 
 
-def frames_of(source: Path, every: int) -> Iterator[tuple[int, Image]]:
-    """(frame index, picture) of every EVERY'th frame of a video, or of each picture of a folder by name."""
+def source_name(source: Path) -> str:
+    """What the frames of SOURCE are named after: a folder's name, a video's name without its suffix."""
+    return source.name if source.is_dir() else source.stem
+
+
+def frames_of(source: Path, every: int) -> Iterator[tuple[str, int, Image]]:
+    """(name, frame index, picture) of every EVERY'th frame of a video, or of each picture of a folder by
+    name. The name is the source's and the frame's number, or the folder's and the picture's name."""
     if source.is_dir():
         pictures = sorted(p for p in source.iterdir() if p.suffix.lower() in PICTURES)
         for index, path in enumerate(pictures):
             image = cv2.imread(str(path))
             if image is None:
                 raise OSError(f"{path}: not a picture")
-            yield index, image
+            yield f"{source_name(source)}_{path.stem}", index, image
         return
     capture = cv2.VideoCapture(str(source))
     try:
@@ -86,7 +93,7 @@ def frames_of(source: Path, every: int) -> Iterator[tuple[int, Image]]:
             if not ok:
                 break
             if index % every == 0:
-                yield index, image
+                yield f"{source_name(source)}_{index:06d}", index, image
             index += 1
         if index == 0:
             raise OSError(f"{source}: no frames")
@@ -113,7 +120,7 @@ def draft(sources: list[Path], out: Path, settings: DraftSettings) -> list[Draft
     kept: list[DraftFrame] = []
     try:
         for source in sources:
-            for index, image in frames_of(source, settings.every):
+            for name, index, image in frames_of(source, settings.every):
                 height, width = image.shape[:2]
                 detector = detectors.get((width, height))
                 if detector is None:
@@ -125,7 +132,6 @@ def draft(sources: list[Path], out: Path, settings: DraftSettings) -> list[Draft
                 doubtful = tuple(d for d in found if d.confidence < settings.confidence)
                 if not found and not settings.empty:
                     continue
-                name = f"{source.stem}_{index:06d}"
                 ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
                 if not ok:
                     raise OSError(f"{source} frame {index}: cannot encode")
@@ -173,7 +179,7 @@ def main() -> int:
     for source in args.sources:
         if not source.exists():
             parser.error(f"{source}: no such file or folder")
-    stems = [source.stem for source in args.sources]
+    stems = [source_name(source) for source in args.sources]
     for stem in sorted({s for s in stems if stems.count(s) > 1}):
         parser.error(f"two sources named {stem}: their frames would take the same names")
     try:
