@@ -127,6 +127,10 @@ def test_a_folder_of_pictures_keeps_empty_frames_only_when_asked(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert [p.name for p in (tmp_path / "all" / "images").iterdir()] == ["pictures_a_mat.jpg"]
     assert (tmp_path / "all" / "labels" / "pictures_a_mat.txt").read_text() == ""
+    rows = list(csv.DictReader((tmp_path / "all" / "review.csv").read_text().splitlines()))
+    assert [(row["source"], row["labelled"], row["doubtful"]) for row in rows] == [
+        (str(pictures / "a_mat.png"), "0", "0")
+    ]
 
 
 def test_bad_input_is_refused_in_one_line(clip: Path, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ class DraftSettings:
 
 @dataclass(frozen=True, slots=True)
 class DraftFrame:
-    """One kept frame: its name, where it came from, and the boxes split by confidence."""
+    """One kept frame: its name, the video or picture it came from, and the boxes split by confidence."""
 
     name: str
     source: Path
@@ -72,16 +72,16 @@ def source_name(source: Path) -> str:
     return source.name if source.is_dir() else source.stem
 
 
-def frames_of(source: Path, every: int) -> Iterator[tuple[str, int, Image]]:
-    """(name, frame index, picture) of every EVERY'th frame of a video, or of each picture of a folder by
-    name. The name is the source's and the frame's number, or the folder's and the picture's name."""
+def frames_of(source: Path, every: int) -> Iterator[tuple[str, Path, int, Image]]:
+    """(name, file, frame index, picture) of every EVERY'th frame of a video, or of each picture of a folder
+    by name. The name is the video's and the frame's number, or the folder's and the picture's name."""
     if source.is_dir():
         pictures = sorted(p for p in source.iterdir() if p.suffix.lower() in PICTURES)
         for index, path in enumerate(pictures):
             image = cv2.imread(str(path))
             if image is None:
                 raise OSError(f"{path}: not a picture")
-            yield f"{source_name(source)}_{path.stem}", index, image
+            yield f"{source_name(source)}_{path.stem}", path, index, image
         return
     capture = cv2.VideoCapture(str(source))
     try:
@@ -93,7 +93,7 @@ def frames_of(source: Path, every: int) -> Iterator[tuple[str, int, Image]]:
             if not ok:
                 break
             if index % every == 0:
-                yield f"{source_name(source)}_{index:06d}", index, image
+                yield f"{source_name(source)}_{index:06d}", source, index, image
             index += 1
         if index == 0:
             raise OSError(f"{source}: no frames")
@@ -120,7 +120,7 @@ def draft(sources: list[Path], out: Path, settings: DraftSettings) -> list[Draft
     kept: list[DraftFrame] = []
     try:
         for source in sources:
-            for name, index, image in frames_of(source, settings.every):
+            for name, origin, index, image in frames_of(source, settings.every):
                 height, width = image.shape[:2]
                 detector = detectors.get((width, height))
                 if detector is None:
@@ -137,7 +137,7 @@ def draft(sources: list[Path], out: Path, settings: DraftSettings) -> list[Draft
                     raise OSError(f"{source} frame {index}: cannot encode")
                 write_atomic(out / "images" / f"{name}.jpg", jpeg.tobytes())
                 write_text_atomic(out / "labels" / f"{name}.txt", yolo_lines(labelled, width, height))
-                kept.append(DraftFrame(name, source, index, labelled, doubtful))
+                kept.append(DraftFrame(name, origin, index, labelled, doubtful))
     finally:
         for detector in detectors.values():
             detector.close()
