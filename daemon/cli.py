@@ -178,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_process_arguments(process)
 
+    record = command(
+        "record",
+        "Record the configured camera to an mp4 clip, for process and for training the detector.",
+        Command("daemon.commands.record", "record_command", settings=True, quiet=True),
+        "The service owns the camera while it runs: stop it first. Ctrl-C or SIGTERM ends the recording and\n"
+        "keeps the clip.",
+    )
+    from daemon.commands.arguments import RECORD_SECONDS  # noqa: PLC0415  # with the other argument types
+
+    record.add_argument("out", type=Path, metavar="OUT.mp4", help="clip to write")
+    seconds = f"how long at most, {RECORD_SECONDS} (default 60)"
+    record.add_argument("--seconds", type=RECORD_SECONDS, default=60.0, metavar="S", help=seconds)
+
     export = command(
         "export",
         "Export an Ultralytics detection model to ONNX with a sidecar (needs the 'export' extra).",

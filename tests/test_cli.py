@@ -15,6 +15,7 @@ COMMANDS = [
     "demo",
     "simulate",
     "process",
+    "record",
     "export",
     "check-config",
     "calibrate",

@@ -97,6 +97,7 @@ MIN_FPS = 10.0
 SEED = Whole(0, 2**32 - 1)
 PUTTS = Whole(1, 1000)
 SESSIONS = Whole(1, 100)
+RECORD_SECONDS = Number(1, 86_400)  # a day at 640x480 is about 5 GB of clip: longer is a typo
 IMAGES = Whole(1, 1_000_000)
 WIDTH = Whole(MIN_WIDTH, 3840)
 HEIGHT = Whole(MIN_HEIGHT, 2160)

@@ -7,8 +7,6 @@ index instead, as a real camera's timestamps would show.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -20,7 +18,7 @@ import numpy as np
 
 from daemon.atomicfile import write_text_atomic
 from daemon.errors import CameraError
-from daemon.models import Frame, Image
+from daemon.models import Frame
 from daemon.progress import Progress
 from daemon.sim.perspective import FLAT, CameraChoice, CameraKind
 from daemon.sim.realism import PLAIN, Extras, Realism
@@ -28,6 +26,7 @@ from daemon.sim.render import Renderer
 from daemon.sim.rig import Scene, make_scene
 from daemon.sim.script import ClipScript, PuttRequest
 from daemon.sim.truth import Timeline, plan_clip, truth_json
+from daemon.vision.mp4 import Mp4Writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,38 +58,13 @@ def build_clip(spec: ClipSpec) -> tuple[ClipScript, Renderer, Timeline]:
     return script, Renderer(scene, spec.seed, extras=Extras.draw(spec.realism, spec.seed)), Timeline(script)
 
 
-class _Encoder:
-    """Raw BGR frames into ffmpeg's libx264."""
-
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg is None:
-            raise CameraError("ffmpeg is needed to write mp4 clips (apt-get install ffmpeg)")
-        command = [
-            ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
-            "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "-", "-c:v", "libx264", "-preset", "veryfast",
-            "-crf", "20", "-pix_fmt", "yuv420p", "-threads", "1", str(path),
-        ]  # fmt: skip
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE)
-
-    def write(self, image: Image) -> None:
-        assert self._process.stdin is not None  # noqa: S101  # opened with stdin=PIPE
-        self._process.stdin.write(image.tobytes())
-
-    def close(self) -> None:
-        assert self._process.stdin is not None  # noqa: S101  # opened with stdin=PIPE
-        self._process.stdin.close()
-        if self._process.wait() != 0:
-            raise CameraError(f"ffmpeg failed with exit code {self._process.returncode}")
-
-
 def write_clip(spec: ClipSpec, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Render clip.mp4, truth.json and calibration.json into OUT; returns the truth."""
     script, renderer, timeline = build_clip(spec)
     out.mkdir(parents=True, exist_ok=True)
     frames = int(script.duration * spec.fps)
     tmp = out / ".clip.mp4.tmp.mp4"
-    encoder = _Encoder(tmp, spec.width, spec.height, spec.fps)
+    encoder = Mp4Writer(tmp, spec.width, spec.height, spec.fps)
     bar = Progress("rendering", frames) if progress else None
     try:
         for f in range(frames):
