@@ -149,7 +149,7 @@ def test_bad_input_is_refused_in_one_line(clip: Path, tmp_path: Path) -> None:
         ((clip / "clip.mp4", "--out", tmp_path / "o", "--model", bad_model), 2, "bad.onnx"),
         ((clip / "clip.mp4", "--out", tmp_path / "o", "--calibration", junk), 2, "junk.mp4"),
         ((clip / "clip.mp4", clip / "clip.mp4", "--out", tmp_path / "o"), 2, "two sources named clip"),
-        ((junk, "--out", tmp_path / "o"), 65, "junk.mp4: not a video OpenCV can read"),
+        ((junk, "--out", tmp_path / "o"), 65, "video file is not a readable video (damaged or cut short?)"),
     ]
     for args, code, message in cases:
         done = run_tool(*args, cwd=tmp_path)

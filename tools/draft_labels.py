@@ -29,10 +29,12 @@ from pathlib import Path
 import cv2
 
 from daemon.atomicfile import write_atomic, write_text_atomic
-from daemon.errors import CalibrationError, ModelError
+from daemon.commands.arguments import read_image
+from daemon.errors import CalibrationError, InputDataError, ModelError, PuttDaemonError
 from daemon.models import Detection, Frame, Image
 from daemon.settings import ModelSettings
 from daemon.vision.calibration import load_calibration
+from daemon.vision.camera import VideoFileSource
 from daemon.vision.detector import BallDetector, DetectorConfig
 from tools.real_paste import LabelBox
 
@@ -78,27 +80,18 @@ def frames_of(source: Path, every: int) -> Iterator[tuple[str, Path, int, Image]
     if source.is_dir():
         pictures = sorted(p for p in source.iterdir() if p.suffix.lower() in PICTURES)
         for index, path in enumerate(pictures):
-            image = cv2.imread(str(path))
-            if image is None:
-                raise OSError(f"{path}: not a picture")
-            yield f"{source_name(source)}_{path.stem}", path, index, image
+            yield f"{source_name(source)}_{path.stem}", path, index, read_image(path)
         return
-    capture = cv2.VideoCapture(str(source))
+    # The daemon's own reader: a damaged stretch is read past, and frames keep their numbers in the file.
+    video = VideoFileSource(source)
     try:
-        if not capture.isOpened():
-            raise OSError(f"{source}: not a video OpenCV can read")
-        index = 0
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            if index % every == 0:
-                yield f"{source_name(source)}_{index:06d}", source, index, image
-            index += 1
-        if index == 0:
-            raise OSError(f"{source}: no frames")
+        while (frame := video.read()) is not None:
+            if frame.index % every == 0:
+                yield f"{source_name(source)}_{frame.index:06d}", source, frame.index, frame.image
+        if video.decoded == 0:
+            raise InputDataError(f"video file has no readable frame: {source}")
     finally:
-        capture.release()
+        video.close()
 
 
 def yolo_lines(found: tuple[Detection, ...], width: int, height: int) -> str:
@@ -193,7 +186,7 @@ def main() -> int:
     )
     try:
         kept = draft(args.sources, args.out, settings)
-    except OSError as error:
+    except (OSError, PuttDaemonError) as error:
         parser.exit(65, f"{parser.prog}: error: {error}\n")
     doubtful = sum(1 for frame in kept if frame.doubtful)
     labels = sum(len(frame.labelled) for frame in kept)
