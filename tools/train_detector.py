@@ -70,6 +70,8 @@ class TrainParams:
     real_paste: int = 0  # copies of each real training image with real balls pasted on its white table
     real_extra: tuple[str, ...] = ()  # folders of more real labelled frames (tools.draft_labels), trained on
     real_extra_images: int = 0
+    plain_clip_images: int = 0  # more clip frames with no harder look: plain rolling balls among the looks
+    plain_clip_seed: int = 0
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -108,7 +110,15 @@ def link_real(images: list[Path], labels: Path, data: Path, repeat: int, prefix:
                 (data / "labels" / "train" / f"{prefix}{i}_{image.stem}.txt").write_text(label.read_text())
 
 
-def simulate(folder: Path, images: int, seed: int, params: TrainParams, *, from_clips: bool = False) -> None:
+def simulate(
+    folder: Path,
+    images: int,
+    seed: int,
+    params: TrainParams,
+    *,
+    from_clips: bool = False,
+    realism_share: float | None = None,
+) -> None:
     if (folder / "data.yaml").is_file():
         print(f"reusing {folder}")
         return
@@ -122,7 +132,8 @@ def simulate(folder: Path, images: int, seed: int, params: TrainParams, *, from_
         "--oblique-share",
         str(params.oblique_share),
     ]
-    command += ["--realism", str(params.realism_share)]
+    share = params.realism_share if realism_share is None else realism_share
+    command += ["--realism", str(share)]
     if from_clips:
         command.append("--from-clips")
     elif params.pale_share:
@@ -162,6 +173,19 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
             simulate(folder, images, seed, params, from_clips=True)
         link_split(clip_train, data, "train", "")
         link_split(clip_val, data, "val", "")
+    if params.plain_clip_images:
+        # With each look in a share of the scenes, hardly any scene has none: these keep the plain rig's
+        # fast balls in view.
+        plain = work / "clip-plain"
+        simulate(
+            plain,
+            params.plain_clip_images,
+            params.plain_clip_seed,
+            params,
+            from_clips=True,
+            realism_share=0.0,
+        )
+        link_split(plain, data, "train", "plain_")
     train_real, held = real_split(params.real_holdout_every)
     link_real(train_real, REAL / "labels", data, params.real_repeat, "real")
     for k, folder in enumerate(Path(f) for f in params.real_extra):
@@ -233,6 +257,13 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
     }
     (best.parent / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return best
+
+
+def trains_on_held_out_clips(seed: int, images: int) -> bool:
+    # Seeds N*1000 on, at most one clip per image: the range is never shorter than what is used.
+    first, last = seed * 1000, seed * 1000 + max(images, 1)
+    held = HELD_OUT_CLIP_SEEDS
+    return seed == CLIP_VAL_SEED or (first < held.stop and held.start < last)
 
 
 def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> NoReturn:
@@ -309,6 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=CLIP_TRAIN_SEED,
         help=f"dataset seed of the training clips (clip seeds N*1000 on; default {CLIP_TRAIN_SEED})",
     )
+    parser.add_argument(
+        "--plain-clip-images",
+        type=int,
+        default=0,
+        help="more training frames of scripted clips with no harder look (plain fast balls)",
+    )
+    parser.add_argument(
+        "--plain-clip-seed",
+        type=int,
+        default=None,
+        help="dataset seed of the plain clips (clip seeds N*1000 on); needed with --plain-clip-images",
+    )
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     return parser
 
@@ -317,16 +360,16 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = build_parser()
     args = parser.parse_args()
-    # Seeds N*1000 on, at most one clip per image: the range is never shorter than what is used.
-    first_clip, last_clip = (
-        args.clip_train_seed * 1000,
-        args.clip_train_seed * 1000 + max(args.clip_images, 1),
-    )
-    held = HELD_OUT_CLIP_SEEDS
-    if args.clip_train_seed == CLIP_VAL_SEED or (first_clip < held.stop and held.start < last_clip):
-        parser.error(
-            f"--clip-train-seed {args.clip_train_seed} would train on validation, bench or test clips"
-        )
+    clip_seeds = [("--clip-train-seed", args.clip_train_seed, args.clip_images)]
+    if args.plain_clip_images:
+        if args.plain_clip_seed is None:
+            parser.error("--plain-clip-images needs --plain-clip-seed")
+        if args.plain_clip_seed == args.clip_train_seed:
+            parser.error("--plain-clip-seed must differ from --clip-train-seed: the clips would repeat")
+        clip_seeds.append(("--plain-clip-seed", args.plain_clip_seed, args.plain_clip_images))
+    for flag, seed, images in clip_seeds:
+        if trains_on_held_out_clips(seed, images):
+            parser.error(f"{flag} {seed} would train on validation, bench or test clips")
     # Scene seeds are SEED*100000 + k, so two dataset seeds share images only when they are equal.
     if args.train_seed == VAL_SEED:
         parser.error(f"--train-seed {VAL_SEED} is the validation images' seed")
@@ -368,6 +411,8 @@ def main() -> int:
         real_paste=args.real_paste,
         real_extra=tuple(str(f.resolve()) for f in args.real_extra),
         real_extra_images=extra_images,
+        plain_clip_images=args.plain_clip_images,
+        plain_clip_seed=args.plain_clip_seed if args.plain_clip_images else 0,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)
