@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from daemon.closed_pipe import run_main
 from daemon.models import BallObservation, Box, Image, Point, TrackedBall
 from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.perspective import FLAT, CameraChoice
@@ -168,4 +169,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.calibration_auto import FIRST_SEED, classify, right, session_script
+from daemon.closed_pipe import run_main
 from daemon.models import Image
 from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
@@ -174,4 +175,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

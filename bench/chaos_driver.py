@@ -26,6 +26,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from daemon import __version__
+from daemon.closed_pipe import run_main
 from daemon.delivery.reports import ReportContext, build_report
 from daemon.delivery.sessions import SessionConfig, SessionKeeper
 from daemon.delivery.spool import Spool, SpoolConfig
@@ -168,4 +169,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
 from daemon.models import Box, Frame
 from daemon.settings import ModelSettings
@@ -294,4 +295,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 
 from bench.detector_accuracy import ROW_SETS, Score, refuse_unloadable, simulator_scores
+from daemon.closed_pipe import run_main
 from daemon.sim.realism import Extras
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,4 +93,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from daemon.cli import build_parser
+from daemon.closed_pipe import run_main
 from daemon.commands.export import export_command, synthetic_frames
 from daemon.models import Frame, Image
 from daemon.vision.detector import BallDetector, DetectorConfig
@@ -174,4 +175,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_main(main))

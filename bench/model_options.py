@@ -27,6 +27,7 @@ import cv2
 import onnxruntime as ort
 
 from bench.pipeline import record_clip
+from daemon.closed_pipe import run_main
 from daemon.models import Frame, Image
 from daemon.vision.calibration import load_calibration
 from daemon.vision.detector import BallDetector, DetectorConfig
@@ -159,4 +160,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

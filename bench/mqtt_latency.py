@@ -39,6 +39,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from daemon.closed_pipe import run_main
 from daemon.models import PuttEvent, ServiceState, SessionProgress
 from daemon.outlets.mqtt import MqttConfig, MqttOutlet
 
@@ -347,4 +348,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_main(main))

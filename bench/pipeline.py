@@ -40,6 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from daemon.closed_pipe import run_main
 from daemon.models import Frame
 from daemon.outlets.statefile import STATE_FILE
 from daemon.service import StageConfigs, stage_configs
@@ -789,4 +790,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

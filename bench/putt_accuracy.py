@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
 from daemon.sim.clip import ClipSpec, build_clip, write_clip
 from daemon.sim.perspective import CameraChoice, CameraKind
@@ -316,4 +317,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -16,6 +16,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from daemon.closed_pipe import run_main
 from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Realism
@@ -64,4 +65,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -39,6 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+from daemon.closed_pipe import run_main
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("refused", "500", "hang", "429", "cut", "success-false")
 SPOOL_FOLDERS = ("pending", "dead", "sent")
@@ -520,4 +522,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

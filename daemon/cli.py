@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon import __version__
+from daemon.closed_pipe import run_main
 from daemon.errors import (
     CalibrationError,
     CameraError,
@@ -349,6 +350,10 @@ def exit_code(err: PuttDaemonError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `putt-daemon` console script."""
+    return run_main(lambda: run_command(argv))
+
+
+def run_command(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # Before OpenCV loads: its own and FFmpeg's log lines ("moov atom not found") are not for our users; the
     # commands say what went wrong in their own words. An explicit setting still wins, for debugging.

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.closed_pipe import run_main
 from tools.train_detector import sha256
 
 
@@ -62,4 +63,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 
 from daemon.atomicfile import write_atomic, write_text_atomic
+from daemon.closed_pipe import run_main
 from daemon.commands.arguments import read_image
 from daemon.errors import CalibrationError, InputDataError, ModelError, PuttDaemonError
 from daemon.models import Detection, Frame, Image
@@ -195,4 +196,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

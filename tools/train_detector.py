@@ -24,6 +24,7 @@ from typing import NoReturn
 
 import yaml
 
+from daemon.closed_pipe import run_main
 from tools.draft_labels import PICTURES
 from tools.real_paste import write_pasted
 from tools.shared_data import shared_folder
@@ -440,4 +441,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))
