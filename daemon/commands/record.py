@@ -101,8 +101,6 @@ def record_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     origin = f"camera {mask_url(camera.source)}"
     tmp = out.with_name(f".{out.name}.tmp")
     source = camera_openers()[source_kind(camera.source)](camera)
-    written = 0
-    size: tuple[int, int] | None = None
     try:
         with stop_on_signals() as caught:
             written, size = _record(source, tmp, camera.fps, args.seconds, caught)
