@@ -1,6 +1,7 @@
 """Detector accuracy on frames the model never saw: simulator clips of unseen seeds, and held-out real images.
 
     .venv/bin/python -m bench.detector_accuracy [--model models/ball.onnx [other.onnx ...]] [--frames 1000]
+        [--footage held-out-footage/ ...]
 
 One table, the models side by side, each measure marked where it misses its target, and for each further
 model how many measures it does better and worse on than the first.
@@ -17,32 +18,32 @@ false positive. The real images are scored against their labels plus the one bal
 (`REAL_UNLABELLED`). The last row is three copies of each held-out real image with balls cut from the
 held-out images laid on its white table (`tools.real_paste`, as training pastes the training images' balls):
 real balls on real pale ground, of which the held-out images alone show one. It has no target of its own.
+Each --footage folder (labelled box footage a model was never trained on, `bench/footage.py`) adds a row
+after them, with the real images' target.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from bench.detection_score import DEFAULT_CONFIDENCE, Score, label_box, watched
+from bench.footage import check_footage, footage_score
 from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
 from daemon.models import Box, Frame
-from daemon.settings import ModelSettings
 from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Realism
-from daemon.vision.calibration import Calibration, Region
 from daemon.vision.detector import BallDetector, DetectorConfig
-from tools.real_paste import LabelBox, pasted_copies, read_labels
+from tools.real_paste import pasted_copies, read_labels
 from tools.train_detector import REAL, real_split
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIDENCE = ModelSettings().confidence  # what the daemon runs with
 PLAIN_CLIPS = ClipSpec()
 PASTED_VARIANTS, PASTED_SEED = 3, 7000
 # Row sets: name -> first clip seed and what the clips look like.
@@ -51,54 +52,6 @@ ROW_SETS = {
     "oblique camera": (7500, ClipSpec(camera=CameraChoice("oblique"))),
     "harder looks": (7700, ClipSpec(camera=CameraChoice("random"), realism=Realism.every(0.5))),
 }
-
-
-@dataclass
-class Score:
-    """Matches, misses and false alarms over a set of frames."""
-
-    truths: int = 0
-    hits: int = 0
-    false_alarms: int = 0
-    centre_errors: list[float] | None = None
-    recall_only: bool = False  # a part of the balls: detections are not charged to it
-
-    def add(
-        self, truth: list[Box], ignored: list[Box], found: list[Box], outside: list[Box] | None = None
-    ) -> None:
-        self.centre_errors = self.centre_errors if self.centre_errors is not None else []
-        unmatched = list(found)
-        for box in truth:
-            best = max(unmatched, key=box.iou, default=None)
-            self.truths += 1
-            if best is not None and box.iou(best) >= 0.5:
-                self.hits += 1
-                unmatched.remove(best)
-                self.centre_errors.append(
-                    float(np.hypot(best.center.x - box.center.x, best.center.y - box.center.y))
-                )
-        for box in unmatched:
-            if not any(box.iou(other) >= 0.3 for other in ignored) and box not in (outside or []):
-                self.false_alarms += 1
-
-    def recall(self) -> float:
-        return self.hits / self.truths if self.truths else float("nan")
-
-    def precision(self) -> float:
-        found = self.hits + self.false_alarms
-        return self.hits / found if found else float("nan")
-
-    def error(self) -> float:
-        """Median centre error of the matched balls, px."""
-        return statistics.median(self.centre_errors) if self.centre_errors else float("nan")
-
-
-def watched(calibration: Calibration, box: Box) -> bool:
-    """Whether the daemon looks at a ball here: inside the rig's bounds and not in the ignore area."""
-    x1, y1, x2, y2 = calibration.bounds()
-    c = box.center
-    inside = x1 <= c.x <= x2 and y1 <= c.y <= y2
-    return inside and not calibration.contains(Region.IGNORE_AREA, c)
 
 
 def simulator_score(model: Path, frames: int, seeds: int, first_seed: int = 7000) -> Score:
@@ -146,15 +99,6 @@ REAL_UNLABELLED: dict[str, tuple[Box, ...]] = {
 }
 
 
-def _box(label: LabelBox) -> Box:
-    return Box(
-        label.x - label.width / 2,
-        label.y - label.height / 2,
-        label.x + label.width / 2,
-        label.y + label.height / 2,
-    )
-
-
 def real_score(model: Path) -> tuple[Score, int]:
     _, held = real_split(5)
     detector = BallDetector.open(DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE))
@@ -164,7 +108,9 @@ def real_score(model: Path) -> tuple[Score, int]:
         if image is None:
             raise OSError(f"cannot read {path}")
         height, width = image.shape[:2]
-        truth = [_box(label) for label in read_labels(REAL / "labels" / f"{path.stem}.txt", width, height)]
+        truth = [
+            label_box(label) for label in read_labels(REAL / "labels" / f"{path.stem}.txt", width, height)
+        ]
         truth.extend(REAL_UNLABELLED.get(path.stem, ()))
         found = [d.box for d in detector.detect(Frame(0, 0.0, image)).items]
         score.add(truth, [], found)
@@ -179,7 +125,7 @@ def real_pasted_score(model: Path) -> tuple[Score, int]:
     score = Score()
     copies = 0
     for copy in pasted_copies(held, REAL / "labels", PASTED_VARIANTS, PASTED_SEED):
-        truth = [_box(label) for label in copy.labels]
+        truth = [label_box(label) for label in copy.labels]
         truth.extend(REAL_UNLABELLED.get(copy.source.stem, ()))
         found = [d.box for d in detector.detect(Frame(0, 0.0, copy.image)).items]
         score.add(truth, [], found)
@@ -212,7 +158,9 @@ ROLLING_TARGET = Target(0.97, None, 1.0)
 REAL_TARGET = Target(0.95, 0.95, 1.0)
 
 
-def all_scores(model: Path, frames: int, seeds: int) -> dict[str, tuple[Score, int, Target | None]]:
+def all_scores(
+    model: Path, frames: int, seeds: int, footage: tuple[Path, ...] = ()
+) -> dict[str, tuple[Score, int, Target | None]]:
     """Every row of the table for one model: its score, frames and target."""
     rows: dict[str, tuple[Score, int, Target | None]] = {}
     for name, (first_seed, look) in ROW_SETS.items():
@@ -223,6 +171,8 @@ def all_scores(model: Path, frames: int, seeds: int) -> dict[str, tuple[Score, i
     real, real_frames = real_score(model)
     rows["real images, held out"] = (real, real_frames, REAL_TARGET)
     rows["real, held out, balls on the table"] = (*real_pasted_score(model), None)
+    for folder in footage:
+        rows[f"footage {folder.resolve().name}"[:38]] = (*footage_score(model, folder), REAL_TARGET)
     return rows
 
 
@@ -255,7 +205,7 @@ def print_table(models: list[Path], results: list[dict[str, tuple[Score, int, Ta
         print(f"{name:38} {score.truths:6d} {cells}")
     print(
         "targets: each simulator set recall and precision >= 0.99, its rolling balls recall >= 0.97; real "
-        "images recall and precision >= 0.95; median centre error <= 1 px; * marks a miss"
+        "images and footage recall and precision >= 0.95; median centre error <= 1 px; * marks a miss"
     )
     for model, result in zip(models, results, strict=True):
         missed = sum(len(t.misses(s)) for s, _, t in result.values() if t is not None)
@@ -287,10 +237,19 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "--footage", type=Path, action="append", default=[],
+        help="a folder of labelled box footage held out from training (bench/footage.py), a row of its own; "
+        "may be given more than once",
+    )  # fmt: skip
     args = parser.parse_args()
     refuse_unloadable(parser, args.model)
+    for folder in args.footage:
+        if (reason := check_footage(folder, args.model)) is not None:
+            parser.error(f"--footage {reason}")
     cv2.setNumThreads(1)
-    print_table(args.model, [all_scores(model, args.frames, args.seeds) for model in args.model])
+    footage = tuple(args.footage)
+    print_table(args.model, [all_scores(model, args.frames, args.seeds, footage) for model in args.model])
     return 0
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import cv2
 
-from bench.detector_accuracy import ROW_SETS, Score, refuse_unloadable, simulator_scores
+from bench.detection_score import Score
+from bench.detector_accuracy import ROW_SETS, refuse_unloadable, simulator_scores
 from daemon.closed_pipe import run_main
 from daemon.sim.realism import Extras
 

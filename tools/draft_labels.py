@@ -12,9 +12,11 @@ in the YOLO format (class 0, centre and size over the picture's size) with the b
 corrected, teaches it the most. Frames with no ball are skipped unless --empty keeps them, as background the
 model must learn to leave alone.
 
-With --calibration (the box's calibration file) the model looks only at the rig, as the daemon does; the
-labels are in the whole frame's pixels either way. Each file is written atomically, so a run that is stopped
-leaves no torn picture or label, and a second run over the same footage rewrites the same names.
+With --calibration (the box's calibration file) the model looks only at the rig, as the daemon does, and a
+copy goes into the folder as calibration.json; the labels are in the whole frame's pixels either way. Each
+file is written atomically, so a run that is stopped leaves no torn picture or label, and a second run over
+the same footage rewrites the same names. Footage kept apart from training and labelled is a row of
+`bench.detector_accuracy --footage`.
 """
 
 from __future__ import annotations
@@ -136,6 +138,9 @@ def draft(sources: list[Path], out: Path, settings: DraftSettings) -> list[Draft
         for detector in detectors.values():
             detector.close()
     write_text_atomic(out / "review.csv", review_table(kept))
+    if settings.calibration is not None:
+        # The folder then says what the daemon looks at: bench/footage.py crops to the same rig.
+        write_atomic(out / "calibration.json", settings.calibration.read_bytes())
     return kept
 
 
