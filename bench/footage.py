@@ -46,6 +46,8 @@ def trained_on(model: Path, folder: Path) -> bool:
 
 def check_footage(folder: Path, models: list[Path]) -> str | None:
     """Why FOLDER cannot be a held-out row for MODELS, or None when it can."""
+    if not folder.is_dir():
+        return f"{folder}: no such folder"
     try:
         extra_real_images(folder)
         if (folder / CALIBRATION).is_file():

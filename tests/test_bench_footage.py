@@ -103,7 +103,8 @@ def test_footage_that_is_no_measure_is_refused(footage: Path, tmp_path: Path) ->
         f"--footage {footage}: {model} was trained on it, so it is not held out"
     )
     assert not done.stdout
-    # A picture with no label file, and a calibration that does not load.
+    # No folder, a picture with no label file, and a calibration that does not load.
+    assert check_footage(tmp_path / "none", [MODEL]) == f"{tmp_path / 'none'}: no such folder"
     folder = copy_of(footage, tmp_path)
     next((folder / "labels").glob("*.txt")).unlink()
     assert "have no label file" in str(check_footage(folder, [MODEL]))
