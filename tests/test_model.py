@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench.detector_accuracy import (
@@ -97,6 +98,7 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert "--real-repeat must be 0 or more, not -1" in refusal(tmp_path, "--real-repeat", "-1")
     assert "--real-paste must be 0 or more, not -2" in refusal(tmp_path, "--real-paste", "-2")
     assert "--train-seed 2000 is the validation images' seed" in refusal(tmp_path, "--train-seed", "2000")
+    assert "argument --look: must be LOOK=SHARE" in refusal(tmp_path, "--look", "putter=0.5")
     plain = ("--clip-images", "100", "--plain-clip-images", "100")
     assert "--plain-clip-images needs --plain-clip-seed" in refusal(tmp_path, *plain)
     assert "must differ from --clip-train-seed" in refusal(tmp_path, *plain, "--plain-clip-seed", "20")
@@ -104,13 +106,13 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert "--plain-clip-seed 8 would train on validation, bench or test clips" in stderr
 
 
-def test_plain_clips_have_no_harder_look_whatever_the_realism_share(tmp_path: Path) -> None:
+def test_plain_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp_path: Path) -> None:
     params = TrainParams(
         architecture="yolo26-d0.33-w0.125", depth=0.33, width=0.125, imgsz=384, epochs=1, batch=2, seed=0,
         sim_images=1, sim_val_images=1, sim_train_seed=41, sim_val_seed=2000, real_repeat=0,
         real_holdout_every=5, mosaic=0.0, crop_share=0.0, lr0=0.001, clip_images=0, clip_val_images=0,
         clip_train_seed=20, clip_val_seed=21, init_weights="", realism_share=1.0,
-        plain_clip_images=12, plain_clip_seed=42,
+        plain_clip_images=12, plain_clip_seed=42, look_shares=(("lookalike", 0.0), ("glare", 0.5)),
     )  # fmt: skip
     data = build_dataset(tmp_path / "work", params).parent
     plain = sorted((data / "images" / "train").glob("plain_*.jpg"))
@@ -122,10 +124,13 @@ def test_plain_clips_have_no_harder_look_whatever_the_realism_share(tmp_path: Pa
     for image in plain:
         twin = expected / "images" / image.name.removeprefix("plain_")
         assert image.resolve().read_bytes() == twin.read_bytes(), image.name
-    # The scene images keep the harder looks: no look is only for the added clips.
+    # The scene images have the harder looks, each at its own share where one is given.
     (scene,) = (data / "images" / "train").glob("sim_*.jpg")
-    write_dataset(tmp_path / "looks", 1, 41, realism=Realism.every(1.0), progress=False)
-    assert scene.resolve().read_bytes() == (tmp_path / "looks" / "images" / scene.name[4:]).read_bytes()
+    asked = replace(Realism.every(1.0), lookalike=0.0, glare=0.5)
+    write_dataset(tmp_path / "asked", 1, 41, realism=asked, progress=False)
+    assert scene.resolve().read_bytes() == (tmp_path / "asked" / "images" / scene.name[4:]).read_bytes()
+    write_dataset(tmp_path / "every", 1, 41, realism=Realism.every(1.0), progress=False)
+    assert scene.resolve().read_bytes() != (tmp_path / "every" / "images" / scene.name[4:]).read_bytes()
 
 
 def children_of(pid: int) -> list[int]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from daemon.commands.simulate_args import LOOKS
 from daemon.models import Box, Image
 from daemon.sim import rig
 from daemon.sim.clip import ClipSpec, build_clip
@@ -254,6 +256,25 @@ def test_simulate_command_passes_the_pale_share_on(tmp_path: Path) -> None:
         )
     assert labels_of(cli) == labels_of(tmp_path / "1.0")
     assert labels_of(cli) != labels_of(tmp_path / "0.0")
+
+
+def test_simulate_command_gives_one_look_its_own_share(tmp_path: Path) -> None:
+    assert tuple(f.name for f in fields(Realism)) == LOOKS
+    cli = tmp_path / "cli"
+    command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(cli), "--images", "6",
+               "--realism", "1", "--look", "lookalike=0", "--look", "sensor=0.5"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    write_dataset(tmp_path / "api", 6, 0, realism=replace(Realism.every(1.0), lookalike=0.0, sensor=0.5),
+                  progress=False)  # fmt: skip
+    write_dataset(tmp_path / "every", 6, 0, realism=Realism.every(1.0), progress=False)
+    images = sorted(p.name for p in (cli / "images").glob("*.jpg"))
+    assert images == sorted(p.name for p in (tmp_path / "api" / "images").glob("*.jpg"))
+    for name in images:
+        assert (cli / "images" / name).read_bytes() == (tmp_path / "api" / "images" / name).read_bytes()
+    assert any(
+        (cli / "images" / name).read_bytes() != (tmp_path / "every" / "images" / name).read_bytes()
+        for name in images
+    )
 
 
 def test_half_the_light_surrounds_are_lit_harder_than_the_ball_they_hold() -> None:

@@ -25,6 +25,7 @@ from typing import NoReturn
 import yaml
 
 from daemon.closed_pipe import run_main
+from daemon.commands.simulate_args import add_look_option
 from tools.draft_labels import PICTURES
 from tools.real_paste import write_pasted
 from tools.shared_data import shared_folder
@@ -73,6 +74,7 @@ class TrainParams:
     real_extra_images: int = 0
     plain_clip_images: int = 0  # more clip frames with no harder look: plain rolling balls among the looks
     plain_clip_seed: int = 0
+    look_shares: tuple[tuple[str, float], ...] = ()  # harder looks given their own share, over realism_share
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -133,8 +135,11 @@ def simulate(
         "--oblique-share",
         str(params.oblique_share),
     ]
-    share = params.realism_share if realism_share is None else realism_share
-    command += ["--realism", str(share)]
+    if realism_share is None:
+        command += ["--realism", str(params.realism_share)]
+        command += [a for name, look in params.look_shares for a in ("--look", f"{name}={look}")]
+    else:
+        command += ["--realism", str(realism_share)]
     if from_clips:
         command.append("--from-clips")
     elif params.pale_share:
@@ -353,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dataset seed of the plain clips (clip seeds N*1000 on); needed with --plain-clip-images",
     )
+    add_look_option(parser, "--realism-share")
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     return parser
 
@@ -414,6 +420,7 @@ def main() -> int:
         real_extra_images=extra_images,
         plain_clip_images=args.plain_clip_images,
         plain_clip_seed=args.plain_clip_seed if args.plain_clip_images else 0,
+        look_shares=tuple(dict(args.look).items()),
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import argparse
 import shlex
 import time
 from collections import Counter
+from dataclasses import replace
 
 from daemon.commands.arguments import check_output_folder
 from daemon.sim.clip import ClipSpec, write_clip
@@ -21,6 +22,7 @@ from daemon.sim.realism import Realism
 def simulate_command(args: argparse.Namespace) -> int:
     """Entry point of `putt-daemon simulate`."""
     started = time.monotonic()
+    realism = replace(Realism.every(args.realism), **dict(args.look))
     if args.dataset is not None:
         check_output_folder(args.dataset)
         written = write_dataset(
@@ -29,7 +31,7 @@ def simulate_command(args: argparse.Namespace) -> int:
             args.seed,
             crop_share=args.crop_share,
             oblique_share=args.oblique_share,
-            realism=Realism.every(args.realism),
+            realism=realism,
             pale_share=args.pale_share,
             from_clips=args.from_clips,
         )
@@ -39,7 +41,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     check_output_folder(args.out)
     spec = ClipSpec(args.seed, args.sessions, args.putts, args.width, args.height, args.fps,
                     default_rig=args.default_rig, camera=CameraChoice(args.camera, args.tilt),
-                    realism=Realism.every(args.realism))  # fmt: skip
+                    realism=realism)  # fmt: skip
     truth = write_clip(spec, args.out)
     kinds = Counter(p["kind"] for p in truth["putts"])
     print(

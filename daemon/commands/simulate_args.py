@@ -19,6 +19,29 @@ from daemon.commands.arguments import (
 )
 
 TILT = Number(0.0, 70.0)  # past 70 degrees from straight down the far end of the rig is a sliver
+# The harder looks of daemon.sim.realism.Realism, by name: spelled out here so --help imports no simulator.
+LOOKS = ("channel", "lookalike", "sensor", "exposure", "glare", "seams", "second_ball", "light_surround")
+
+
+def look_share(text: str) -> tuple[str, float]:
+    """LOOK=SHARE: the share of scenes given one harder look."""
+    name, equals, share = text.partition("=")
+    if not equals or name not in LOOKS:
+        raise argparse.ArgumentTypeError(f"must be LOOK=SHARE, LOOK one of {', '.join(LOOKS)} (got {text})")
+    return name, SHARE(share)
+
+
+def add_look_option(parser: argparse.ArgumentParser, overrides: str) -> None:
+    """--look LOOK=SHARE, repeatable: one harder look at a share of its own instead of OVERRIDES'."""
+    parser.add_argument(
+        "--look",
+        type=look_share,
+        action="append",
+        default=[],
+        metavar="LOOK=SHARE",
+        help=f"share of simulator scenes given this one harder look instead of {overrides}'s "
+        f"({', '.join(LOOKS)}); may be given more than once",
+    )
 
 
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,3 +128,4 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"share of scenes given each harder look (dark return channel and catch tray, look-alike putter "
         f"heads, cheap sensor, auto-exposure steps, glare, mat seams, a second ball), {SHARE} (default 0)",
     )
+    add_look_option(parser, "--realism")
