@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from bench.detection_score import DEFAULT_CONFIDENCE, Score, label_box, watched
-from bench.footage import check_footage, footage_score
+from bench.footage import check_footage, footage_score, row_name
 from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
 from daemon.models import Box, Frame
@@ -172,7 +172,7 @@ def all_scores(
     rows["real images, held out"] = (real, real_frames, REAL_TARGET)
     rows["real, held out, balls on the table"] = (*real_pasted_score(model), None)
     for folder in footage:
-        rows[f"footage {folder.resolve().name}"[:38]] = (*footage_score(model, folder), REAL_TARGET)
+        rows[row_name(folder)] = (*footage_score(model, folder), REAL_TARGET)
     return rows
 
 
@@ -247,6 +247,10 @@ def main() -> int:
     for folder in args.footage:
         if (reason := check_footage(folder, args.model)) is not None:
             parser.error(f"--footage {reason}")
+    names = [row_name(folder) for folder in args.footage]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        # One row would silently take the other's place.
+        parser.error(f"two --footage folders make the same row, {name!r}: rename one")
     cv2.setNumThreads(1)
     footage = tuple(args.footage)
     print_table(args.model, [all_scores(model, args.frames, args.seeds, footage) for model in args.model])

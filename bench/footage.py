@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.detection_score import DEFAULT_CONFIDENCE, Score, label_box, watched
 from daemon.commands.arguments import read_image
+from daemon.errors import CalibrationError
 from daemon.models import Frame
 from daemon.vision.calibration import Calibration, load_calibration
 from daemon.vision.detector import BallDetector, DetectorConfig
@@ -54,12 +55,17 @@ def check_footage(folder: Path, models: list[Path]) -> str | None:
             load_calibration(folder / CALIBRATION)
     except ValueError as error:
         return str(error)
-    except Exception as error:  # noqa: BLE001  # a calibration error of any kind, said in one line
+    except CalibrationError as error:
         return f"{folder / CALIBRATION}: {error}"
     trained = [str(m) for m in models if trained_on(m, folder)]
     if trained:
         return f"{folder}: {trained[0]} was trained on it, so it is not held out"
     return None
+
+
+def row_name(folder: Path) -> str:
+    """The folder's row in the table (38 characters at most, as the table's first column)."""
+    return f"footage {folder.resolve().name}"[:38]
 
 
 def footage_score(model: Path, folder: Path) -> tuple[Score, int]:

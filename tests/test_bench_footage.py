@@ -103,6 +103,15 @@ def test_footage_that_is_no_measure_is_refused(footage: Path, tmp_path: Path) ->
         f"--footage {footage}: {model} was trained on it, so it is not held out"
     )
     assert not done.stdout
+    # Two folders of one name would share a row: refused before scoring.
+    twin = tmp_path / "twin" / footage.name
+    shutil.copytree(footage, twin)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.detector_accuracy", "--footage", str(footage), "--footage", str(twin)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "two --footage folders make the same row" in done.stderr.splitlines()[-1]
     # No folder, a picture with no label file, and a calibration that does not load.
     assert check_footage(tmp_path / "none", [MODEL]) == f"{tmp_path / 'none'}: no such folder"
     folder = copy_of(footage, tmp_path)
