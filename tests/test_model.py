@@ -21,7 +21,14 @@ from daemon.sim.dataset import write_dataset
 from daemon.sim.realism import PLAIN, Realism
 from daemon.vision.detector import file_sha256
 from tests.conftest import REPO
-from tools.train_detector import CLIP_CROP_SHARE, REAL, TrainParams, build_dataset, real_split
+from tools.train_detector import (
+    CLIP_CROP_SHARE,
+    FAST_CLIP_SPEED,
+    REAL,
+    TrainParams,
+    build_dataset,
+    real_split,
+)
 
 MODEL = REPO / "models" / "ball.onnx"
 
@@ -104,26 +111,33 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert "must differ from --clip-train-seed" in refusal(tmp_path, *plain, "--plain-clip-seed", "20")
     stderr = refusal(tmp_path, *plain, "--plain-clip-seed", "8")
     assert "--plain-clip-seed 8 would train on validation, bench or test clips" in stderr
+    fast = (*plain, "--plain-clip-seed", "30", "--fast-clip-images", "100")
+    assert "--fast-clip-images needs --fast-clip-seed" in refusal(tmp_path, *fast)
+    assert "must differ from --clip-train-seed" in refusal(tmp_path, *fast, "--fast-clip-seed", "20")
+    assert "must differ from --plain-clip-seed" in refusal(tmp_path, *fast, "--fast-clip-seed", "30")
+    stderr = refusal(tmp_path, *fast, "--fast-clip-seed", "21")
+    assert "--fast-clip-seed 21 would train on validation, bench or test clips" in stderr
 
 
-def test_plain_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp_path: Path) -> None:
+def test_plain_and_fast_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp_path: Path) -> None:
     params = TrainParams(
         architecture="yolo26-d0.33-w0.125", depth=0.33, width=0.125, imgsz=384, epochs=1, batch=2, seed=0,
         sim_images=1, sim_val_images=1, sim_train_seed=41, sim_val_seed=2000, real_repeat=0,
         real_holdout_every=5, mosaic=0.0, crop_share=0.0, lr0=0.001, clip_images=0, clip_val_images=0,
         clip_train_seed=20, clip_val_seed=21, init_weights="", realism_share=1.0,
         plain_clip_images=12, plain_clip_seed=42, look_shares=(("lookalike", 0.0), ("glare", 0.5)),
+        fast_clip_images=12, fast_clip_seed=43, fast_clip_speed=FAST_CLIP_SPEED,
     )  # fmt: skip
     data = build_dataset(tmp_path / "work", params).parent
-    plain = sorted((data / "images" / "train").glob("plain_*.jpg"))
-    assert len(plain) == 12
-    expected = tmp_path / "expected"
-    write_dataset(
-        expected, 12, 42, crop_share=CLIP_CROP_SHARE, realism=PLAIN, from_clips=True, progress=False
-    )
-    for image in plain:
-        twin = expected / "images" / image.name.removeprefix("plain_")
-        assert image.resolve().read_bytes() == twin.read_bytes(), image.name
+    for prefix, seed, speed in (("plain_", 42, 0.0), ("fast_", 43, FAST_CLIP_SPEED)):
+        made = sorted((data / "images" / "train").glob(f"{prefix}*.jpg"))
+        assert len(made) == 12
+        expected = tmp_path / f"expected-{prefix}"
+        write_dataset(expected, 12, seed, crop_share=CLIP_CROP_SHARE, realism=PLAIN, from_clips=True,
+                      min_speed=speed, progress=False)  # fmt: skip
+        for image in made:
+            twin = expected / "images" / image.name.removeprefix(prefix)
+            assert image.resolve().read_bytes() == twin.read_bytes(), image.name
     # The scene images have the harder looks, each at its own share where one is given.
     (scene,) = (data / "images" / "train").glob("sim_*.jpg")
     asked = replace(Realism.every(1.0), lookalike=0.0, glare=0.5)

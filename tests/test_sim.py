@@ -14,7 +14,7 @@ import pytest
 from daemon.errors import CameraError
 from daemon.models import Box, Point
 from daemon.sim.clip import ClipSpec, SimulatedCamera, build_clip
-from daemon.sim.dataset import render_example, write_dataset
+from daemon.sim.dataset import SpeedNotReachedError, camera_for, render_example, write_dataset
 from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
 from daemon.sim.script import ClipScript, Occluder, PuttRequest, PuttTruth
@@ -204,6 +204,31 @@ def test_clip_frame_dataset_labels_match_the_drawn_balls(tmp_path: Path) -> None
                 checked += 1
     assert checked >= 10
     assert 5 <= cropped <= 25
+
+
+def fastest_ball(name: str) -> float:
+    """Image pixels a second of the fastest ball in dataset frame NAME (clip_SEED_FRAME), one frame on."""
+    _, seed, frame = name.split("_")
+    script, _, _ = build_clip(ClipSpec(seed=int(seed), putts=6, camera=camera_for(int(seed), 0.0)))
+    fps, speeds = script.scene.fps, [0.0]
+    for ball in script.balls:
+        now, later = ball.state(int(frame) / fps), ball.state((int(frame) + 1) / fps)
+        if now is not None and later is not None:
+            (x0, y0), (x1, y1) = script.scene.to_image(*now.position), script.scene.to_image(*later.position)
+            speeds.append(fps * float(np.hypot(x1 - x0, y1 - y0)))
+    return max(speeds)
+
+
+def test_clip_frames_with_a_speed_floor_each_show_a_ball_that_fast(tmp_path: Path) -> None:
+    fast = write_dataset(tmp_path / "fast", 24, seed=5, from_clips=True, min_speed=200, progress=False)
+    assert len(fast) == 24
+    assert min(fastest_ball(info.name) for info in fast) >= 200
+    anyhow = write_dataset(tmp_path / "any", 24, seed=5, from_clips=True, progress=False)
+    assert sum(fastest_ball(info.name) < 200 for info in anyhow) >= 12  # the floor is what keeps them out
+    with pytest.raises(SpeedNotReachedError, match="no frame of 20 clips in a row"):
+        write_dataset(tmp_path / "never", 1, seed=5, from_clips=True, min_speed=1000, progress=False)
+    with pytest.raises(ValueError, match="min_speed needs from_clips"):
+        write_dataset(tmp_path / "scenes", 1, seed=5, min_speed=200, progress=False)
 
 
 def test_simulate_command_writes_a_readable_clip(tmp_path: Path, cli_env: dict[str, str]) -> None:

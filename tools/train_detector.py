@@ -39,6 +39,8 @@ CLIP_TRAIN_SEED = 20  # clip seeds 20000-20999
 CLIP_VAL_SEED = 21  # clip seeds 21000-21999
 HELD_OUT_CLIP_SEEDS = range(7000, 10_000)  # the benchmarks' and tests' clips: never trained on
 CLIP_CROP_SHARE = 0.85
+# The balls missed most are small and struck: 9 to 14 px wide, crossing 250 to 430 px a second.
+FAST_CLIP_SPEED = 200.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class TrainParams:
     plain_clip_images: int = 0  # more clip frames with no harder look: plain rolling balls among the looks
     plain_clip_seed: int = 0
     look_shares: tuple[tuple[str, float], ...] = ()  # harder looks given their own share, over realism_share
+    fast_clip_images: int = 0  # more plain clip frames, each with a ball moving at least fast_clip_speed
+    fast_clip_seed: int = 0
+    fast_clip_speed: float = 0.0  # image pixels a second
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -121,6 +126,7 @@ def simulate(
     *,
     from_clips: bool = False,
     realism_share: float | None = None,
+    min_speed: float = 0.0,
 ) -> None:
     if (folder / "data.yaml").is_file():
         print(f"reusing {folder}")
@@ -142,6 +148,8 @@ def simulate(
         command += ["--realism", str(realism_share)]
     if from_clips:
         command.append("--from-clips")
+    if min_speed:
+        command += ["--min-speed", str(min_speed)]
     elif params.pale_share:
         command += ["--pale-share", str(params.pale_share)]
     subprocess.run(command, check=True)
@@ -192,6 +200,18 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
             realism_share=0.0,
         )
         link_split(plain, data, "train", "plain_")
+    if params.fast_clip_images:
+        fast = work / "clip-fast"
+        simulate(
+            fast,
+            params.fast_clip_images,
+            params.fast_clip_seed,
+            params,
+            from_clips=True,
+            realism_share=0.0,
+            min_speed=params.fast_clip_speed,
+        )
+        link_split(fast, data, "train", "fast_")
     train_real, held = real_split(params.real_holdout_every)
     link_real(train_real, REAL / "labels", data, params.real_repeat, "real")
     for k, folder in enumerate(Path(f) for f in params.real_extra):
@@ -358,25 +378,49 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dataset seed of the plain clips (clip seeds N*1000 on); needed with --plain-clip-images",
     )
+    parser.add_argument(
+        "--fast-clip-images",
+        type=int,
+        default=0,
+        help=f"more training frames of scripted clips with no harder look, each with a ball moving at least "
+        f"{FAST_CLIP_SPEED:g} image pixels a second (small struck balls)",
+    )
+    parser.add_argument(
+        "--fast-clip-seed",
+        type=int,
+        default=None,
+        help="dataset seed of the fast clips (clip seeds N*1000 on); needed with --fast-clip-images",
+    )
     add_look_option(parser, "--realism-share")
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     return parser
+
+
+def check_clip_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Each set of clips asked for has its own seed, clear of the validation, bench and test clips."""
+    clip_seeds = [("--clip-train-seed", args.clip_train_seed, args.clip_images)]
+    for kind, images, seed in (
+        ("plain", args.plain_clip_images, args.plain_clip_seed),
+        ("fast", args.fast_clip_images, args.fast_clip_seed),
+    ):
+        if not images:
+            continue
+        if seed is None:
+            parser.error(f"--{kind}-clip-images needs --{kind}-clip-seed")
+        for flag, other, _ in clip_seeds:
+            if seed == other:
+                parser.error(f"--{kind}-clip-seed must differ from {flag}: the clips would repeat")
+        clip_seeds.append((f"--{kind}-clip-seed", seed, images))
+    for flag, seed, images in clip_seeds:
+        if trains_on_held_out_clips(seed, images):
+            parser.error(f"{flag} {seed} would train on validation, bench or test clips")
 
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = build_parser()
     args = parser.parse_args()
-    clip_seeds = [("--clip-train-seed", args.clip_train_seed, args.clip_images)]
-    if args.plain_clip_images:
-        if args.plain_clip_seed is None:
-            parser.error("--plain-clip-images needs --plain-clip-seed")
-        if args.plain_clip_seed == args.clip_train_seed:
-            parser.error("--plain-clip-seed must differ from --clip-train-seed: the clips would repeat")
-        clip_seeds.append(("--plain-clip-seed", args.plain_clip_seed, args.plain_clip_images))
-    for flag, seed, images in clip_seeds:
-        if trains_on_held_out_clips(seed, images):
-            parser.error(f"{flag} {seed} would train on validation, bench or test clips")
+    check_clip_seeds(parser, args)
     # Scene seeds are SEED*100000 + k, so two dataset seeds share images only when they are equal.
     if args.train_seed == VAL_SEED:
         parser.error(f"--train-seed {VAL_SEED} is the validation images' seed")
@@ -421,6 +465,9 @@ def main() -> int:
         plain_clip_images=args.plain_clip_images,
         plain_clip_seed=args.plain_clip_seed if args.plain_clip_images else 0,
         look_shares=tuple(dict(args.look).items()),
+        fast_clip_images=args.fast_clip_images,
+        fast_clip_seed=args.fast_clip_seed if args.fast_clip_images else 0,
+        fast_clip_speed=FAST_CLIP_SPEED if args.fast_clip_images else 0.0,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

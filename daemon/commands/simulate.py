@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 import time
 from collections import Counter
 from dataclasses import replace
 
 from daemon.commands.arguments import check_output_folder
 from daemon.sim.clip import ClipSpec, write_clip
-from daemon.sim.dataset import write_dataset
+from daemon.sim.dataset import SpeedNotReachedError, write_dataset
 from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Realism
 
@@ -24,17 +25,26 @@ def simulate_command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     realism = replace(Realism.every(args.realism), **dict(args.look))
     if args.dataset is not None:
+        if args.min_speed and not args.from_clips:
+            # A random scene is one still picture: its balls have no next frame to measure a speed by.
+            print("putt-daemon simulate: --min-speed needs --from-clips", file=sys.stderr)
+            return 2
         check_output_folder(args.dataset)
-        written = write_dataset(
-            args.dataset,
-            args.images,
-            args.seed,
-            crop_share=args.crop_share,
-            oblique_share=args.oblique_share,
-            realism=realism,
-            pale_share=args.pale_share,
-            from_clips=args.from_clips,
-        )
+        try:
+            written = write_dataset(
+                args.dataset,
+                args.images,
+                args.seed,
+                crop_share=args.crop_share,
+                oblique_share=args.oblique_share,
+                realism=realism,
+                pale_share=args.pale_share,
+                from_clips=args.from_clips,
+                min_speed=args.min_speed,
+            )
+        except SpeedNotReachedError as error:
+            print(f"putt-daemon simulate: --min-speed: {error}", file=sys.stderr)
+            return 2
         balls = sum(len(d.balls) for d in written)
         print(f"{len(written)} images, {balls} balls -> {args.dataset} ({time.monotonic() - started:.1f} s)")
         return 0

@@ -19,6 +19,7 @@ from daemon.commands.arguments import (
 )
 
 TILT = Number(0.0, 70.0)  # past 70 degrees from straight down the far end of the rig is a sliver
+BALL_SPEED = Number(0.0, 1000.0)  # image pixels a second; the simulator's fastest putts reach about 650
 # The harder looks of daemon.sim.realism.Realism, by name: spelled out here so --help imports no simulator.
 LOOKS = ("channel", "lookalike", "sensor", "exposure", "glare", "seams", "second_ball", "light_surround")
 
@@ -96,6 +97,14 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         "--from-clips",
         action="store_true",
         help="dataset images are frames of scripted clips (seeds SEED*1000 + k) instead of random scenes",
+    )
+    parser.add_argument(
+        "--min-speed",
+        type=BALL_SPEED,
+        default=0.0,
+        metavar="PX",
+        help="with --from-clips, only frames where a ball moves at least PX image pixels a second, "
+        f"{BALL_SPEED} (default 0: any frame)",
     )
     parser.add_argument(
         "--camera",

@@ -13,6 +13,7 @@ gets each harder look of `daemon.sim.realism` (a look-alike putter head lies on 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,8 @@ FRAMES_PER_CLIP = 12
 # Most of a clip's time the balls rest, and resting balls are already found every time; rolling balls,
 # blurred and over every part of the rig, are what the detector misses, so clip frames favour them.
 STILL_FRAME_SHARE = 0.3
+# With a speed floor no simulated ball reaches, clip after clip would yield nothing: give up after these.
+BARREN_CLIPS = 20
 _SIZES = ((640, 480), (640, 480), (640, 480), (800, 600), (1280, 720), (960, 540))
 
 
@@ -192,17 +195,45 @@ def _labelled(
     return image.copy(), DatasetImage(name, seed, boxes, moving, occluded, not boxes, scene.camera_kind)
 
 
+class SpeedNotReachedError(ValueError):
+    """No simulated ball moves as fast as a dataset's speed floor asks."""
+
+
+def image_speed(views: list[BallView], later: list[BallView], fps: float) -> float:
+    """The fastest ball of VIEWS, in image pixels a second, from where LATER (one frame on) shows it."""
+    after = {v.ball_id: v.box.center for v in later}
+    return max(
+        (
+            fps * math.hypot(after[v.ball_id].x - v.box.center.x, after[v.ball_id].y - v.box.center.y)
+            for v in views
+            if v.ball_id in after
+        ),
+        default=0.0,
+    )
+
+
 def clip_examples(
-    seed: int, images: int, crop_share: float, oblique_share: float = 0.0, realism: Realism = PLAIN
+    seed: int,
+    images: int,
+    crop_share: float,
+    oblique_share: float = 0.0,
+    realism: Realism = PLAIN,
+    *,
+    min_speed: float = 0.0,
 ) -> Iterator[tuple[np.ndarray, DatasetImage]]:
     """IMAGES frames of clips SEED*1000 + k, FRAMES_PER_CLIP a clip, a few with no ball in play; a clip is
     seen at an angle with probability OBLIQUE_SHARE.
 
     Frames where a foot or putter covers a ball are left out: a half-hidden ball has no right label. Of the
-    frames where every ball rests, only STILL_FRAME_SHARE are kept.
+    frames where every ball rests, only STILL_FRAME_SHARE are kept. With MIN_SPEED, only frames where a ball
+    moves at least that many image pixels a second are kept.
     """
-    clip = 0
+    clip = barren = 0
     while images > 0:
+        if barren == BARREN_CLIPS:
+            raise SpeedNotReachedError(
+                f"no frame of {BARREN_CLIPS} clips in a row has a ball at {min_speed:g} px/s"
+            )
         clip_seed = seed * 1000 + clip
         camera = camera_for(clip_seed, oblique_share)
         spec = ClipSpec(seed=clip_seed, putts=6, camera=camera, realism=realism)
@@ -220,12 +251,15 @@ def clip_examples(
                 continue
             if views and all(v.state.speed == 0 for v in views) and rng.random() > STILL_FRAME_SHARE:
                 continue
+            if min_speed and image_speed(views, timeline.balls(t + 1 / fps), fps) < min_speed:
+                continue
             image = renderer.render(t, views, timeline.occluders(t))
             crop = rng.random() < crop_share
             yield _labelled(f"clip_{clip_seed:07d}_{f:05d}", clip_seed, image, scene, views, crop=crop,
                             occluded=False)  # fmt: skip
             taken += 1
         images -= taken
+        barren = 0 if taken else barren + 1
         clip += 1
 
 
@@ -239,18 +273,22 @@ def write_dataset(
     realism: Realism = PLAIN,
     pale_share: float = 0.0,
     from_clips: bool = False,
+    min_speed: float = 0.0,
     progress: bool = True,
 ) -> list[DatasetImage]:
     """Write IMAGES examples (scene seeds SEED*100000 + i, or clip frames) as a YOLO dataset under OUT.
 
-    PALE_SHARE is for random scenes only: a clip's balls go where its script sends them.
+    PALE_SHARE is for random scenes only: a clip's balls go where its script sends them. MIN_SPEED (image
+    pixels a second) is for clip frames only: a random scene's balls have no next frame.
     """
+    if min_speed and not from_clips:
+        raise ValueError("min_speed needs from_clips: a random scene's balls have no next frame")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     bar = Progress("dataset", images) if progress else None
     written = []
     examples = (
-        clip_examples(seed, images, crop_share, oblique_share, realism)
+        clip_examples(seed, images, crop_share, oblique_share, realism, min_speed=min_speed)
         if from_clips
         else (
             render_example(seed * 100_000 + i, crop_share, oblique_share, realism, pale_share)
