@@ -1,16 +1,18 @@
 """Detector accuracy on frames the model never saw: simulator clips of unseen seeds, and held-out real images.
 
-    .venv/bin/python -m bench.detector_accuracy [--model models/ball.onnx [other.onnx ...]] [--frames 1000]
-        [--footage held-out-footage/ ...]
+    .venv/bin/python -m bench.detector_accuracy [--model models/ball.onnx [other.onnx ...]] [--frames 4000]
+        [--seeds 80] [--footage held-out-footage/ ...]
 
 One table, the models side by side, each measure marked where it misses its target, and for each further
 model how many measures it does better and worse on than the first.
 
 Simulator frames are sampled from clips of seeds 7000 and up (training uses dataset seeds 1000-6500 and clip
-seeds 20000-21999), every frame with at least one ball in play, and run through the detector as the daemon
-runs it (cropped to the calibrated rig). The oblique rows are clips of seeds 7500 and up seen by a camera at
-the golfer's end looking down the mat at 25 to 60 degrees; the harder-looks rows clips of seeds 7700 and up,
-from any camera, each harder look of `daemon.sim.realism` on in half of them. A detection matches a ball when
+seeds 20000 and up), every frame with at least one ball in play, and run through the detector as the daemon
+runs it (cropped to the calibrated rig): 50 frames from each of 80 clips a set. With 20 clips a rolling row
+held about 200 balls, and two models' order on it turned on one or two balls near the threshold. The
+oblique rows are clips of seeds 7500 and up seen by a camera at the golfer's end looking down the mat at 25
+to 60 degrees; the harder-looks rows clips of seeds 7700 and up, from any camera, each harder look of
+`daemon.sim.realism` on in half of them. A detection matches a ball when
 their IoU is at least 0.5. Balls more than a fifth hidden by a putter or foot
 (`daemon.sim.truth.HIDDEN_SHARE`), and balls in the ignore area or outside the rig (which the daemon never
 looks at), are not counted against recall, and a detection on one of them, or in the ignore area, is not a
@@ -46,6 +48,8 @@ from tools.train_detector import REAL, real_split
 REPO = Path(__file__).resolve().parents[1]
 PLAIN_CLIPS = ClipSpec()
 PASTED_VARIANTS, PASTED_SEED = 3, 7000
+DEFAULT_FRAMES, DEFAULT_SEEDS = 4000, 80
+MAX_SEEDS = 200  # more would run the simulator set into the oblique one's seeds
 # Row sets: name -> first clip seed and what the clips look like.
 ROW_SETS = {
     "simulator": (7000, PLAIN_CLIPS),
@@ -219,6 +223,22 @@ def print_table(models: list[Path], results: list[dict[str, tuple[Score, int, Ta
         print(line)
 
 
+def add_sample_options(parser: argparse.ArgumentParser) -> None:
+    """--frames and --seeds: how many simulator frames each set has, from how many clips."""
+    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"frames a set ({DEFAULT_FRAMES})")
+    parser.add_argument(
+        "--seeds", type=int, default=DEFAULT_SEEDS, help=f"clips a set, 1 to {MAX_SEEDS} ({DEFAULT_SEEDS})"
+    )
+
+
+def check_sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit with a usage error when --seeds or --frames cannot make the sets."""
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        parser.error(f"--seeds must be 1 to {MAX_SEEDS}, not {args.seeds}")
+    if args.frames < args.seeds:
+        parser.error(f"--frames must be at least --seeds ({args.seeds}), not {args.frames}")
+
+
 def refuse_unloadable(parser: argparse.ArgumentParser, models: list[Path]) -> None:
     """Exit with a usage error naming the first of MODELS that does not load: in one line at the start, not
     as a traceback after minutes of the models before it."""
@@ -235,14 +255,14 @@ def main() -> int:
         "--model", type=Path, nargs="+", default=[REPO / "models" / "ball.onnx"],
         help="models side by side; the others are compared with the first",
     )  # fmt: skip
-    parser.add_argument("--frames", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=20)
+    add_sample_options(parser)
     parser.add_argument(
         "--footage", type=Path, action="append", default=[],
         help="a folder of labelled box footage held out from training (bench/footage.py), a row of its own; "
         "may be given more than once",
     )  # fmt: skip
     args = parser.parse_args()
+    check_sample(parser, args)
     refuse_unloadable(parser, args.model)
     for folder in args.footage:
         if (reason := check_footage(folder, args.model)) is not None:

@@ -1,6 +1,7 @@
 """Where the detector fails on the harder looks: its score over the clips with each look, and without it.
 
-    .venv/bin/python -m bench.detector_looks [--model models/ball.onnx [other.onnx ...]] [--frames 1000]
+    .venv/bin/python -m bench.detector_looks [--model models/ball.onnx [other.onnx ...]] [--frames 4000]
+        [--seeds 80]
 
 The frames are those of `bench.detector_accuracy`'s harder-looks rows (the same seeds and the same frames
 from each), so the "every clip" line is that bench's row. Each look of `daemon.sim.realism` is on in about
@@ -18,7 +19,13 @@ from pathlib import Path
 import cv2
 
 from bench.detection_score import Score
-from bench.detector_accuracy import ROW_SETS, refuse_unloadable, simulator_scores
+from bench.detector_accuracy import (
+    ROW_SETS,
+    add_sample_options,
+    check_sample,
+    refuse_unloadable,
+    simulator_scores,
+)
 from daemon.closed_pipe import run_main
 from daemon.sim.realism import Extras
 
@@ -84,9 +91,9 @@ def main() -> int:
     parser.add_argument(
         "--model", type=Path, nargs="+", default=[REPO / "models" / "ball.onnx"], help="models side by side"
     )
-    parser.add_argument("--frames", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=20)
+    add_sample_options(parser)
     args = parser.parse_args()
+    check_sample(parser, args)
     refuse_unloadable(parser, args.model)
     cv2.setNumThreads(1)
     print_table(args.model, [rows(per_clip(model, args.frames, args.seeds)) for model in args.model])

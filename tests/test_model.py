@@ -89,6 +89,21 @@ def test_the_accuracy_bench_refuses_a_model_that_does_not_load_in_one_line(tmp_p
         assert not result.stdout
 
 
+def test_the_detector_benches_refuse_samples_that_overlap_or_are_empty() -> None:
+    for bench in ("bench.detector_accuracy", "bench.detector_looks"):
+        for flags, reason in (
+            (("--seeds", "201"), "--seeds must be 1 to 200, not 201"),  # 7000 + 201 runs into the oblique set
+            (("--seeds", "0"), "--seeds must be 1 to 200, not 0"),
+            (("--frames", "10", "--seeds", "20"), "--frames must be at least --seeds (20), not 10"),
+        ):
+            result = subprocess.run(
+                [sys.executable, "-m", bench, *flags], cwd=REPO, capture_output=True, text=True, check=False,
+                timeout=60,
+            )  # fmt: skip
+            assert (result.returncode, result.stdout) == (2, ""), result.stderr
+            assert result.stderr.splitlines()[-1].endswith(reason)
+
+
 def refusal(tmp_path: Path, *flags: str) -> str:
     """What the training script prints when it refuses FLAGS; it must exit 2 having written nothing."""
     command = [sys.executable, "-m", "tools.train_detector", "--out", str(tmp_path), *flags]
