@@ -148,8 +148,8 @@ def simulate(
         command += ["--realism", str(realism_share)]
     if from_clips:
         command.append("--from-clips")
-    if min_speed:
-        command += ["--min-speed", str(min_speed)]
+        if min_speed:
+            command += ["--min-speed", str(min_speed)]
     elif params.pale_share:
         command += ["--pale-share", str(params.pale_share)]
     subprocess.run(command, check=True)
