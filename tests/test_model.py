@@ -132,6 +132,12 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert "must differ from --plain-clip-seed" in refusal(tmp_path, *fast, "--fast-clip-seed", "30")
     stderr = refusal(tmp_path, *fast, "--fast-clip-seed", "21")
     assert "--fast-clip-seed 21 would train on validation, bench or test clips" in stderr
+    fast_look = (*fast, "--fast-clip-seed", "31", "--fast-look-clip-images", "100")
+    assert "--fast-look-clip-images needs --fast-look-clip-seed" in refusal(tmp_path, *fast_look)
+    stderr = refusal(tmp_path, *fast_look, "--fast-look-clip-seed", "31")
+    assert "--fast-look-clip-seed must differ from --fast-clip-seed" in stderr
+    stderr = refusal(tmp_path, *fast_look, "--fast-look-clip-seed", "9")
+    assert "--fast-look-clip-seed 9 would train on validation, bench or test clips" in stderr
 
 
 def test_plain_and_fast_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp_path: Path) -> None:
@@ -142,20 +148,25 @@ def test_plain_and_fast_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp
         clip_train_seed=20, clip_val_seed=21, init_weights="", realism_share=1.0,
         plain_clip_images=12, plain_clip_seed=42, look_shares=(("lookalike", 0.0), ("glare", 0.5)),
         fast_clip_images=12, fast_clip_seed=43, fast_clip_speed=FAST_CLIP_SPEED,
+        fast_look_clip_images=12, fast_look_clip_seed=44,
     )  # fmt: skip
     data = build_dataset(tmp_path / "work", params).parent
-    for prefix, seed, speed in (("plain_", 42, 0.0), ("fast_", 43, FAST_CLIP_SPEED)):
+    asked = replace(Realism.every(1.0), lookalike=0.0, glare=0.5)
+    for prefix, seed, speed, realism in (
+        ("plain_", 42, 0.0, PLAIN),
+        ("fast_", 43, FAST_CLIP_SPEED, PLAIN),
+        ("fastlook_", 44, FAST_CLIP_SPEED, asked),
+    ):
         made = sorted((data / "images" / "train").glob(f"{prefix}*.jpg"))
         assert len(made) == 12
         expected = tmp_path / f"expected-{prefix}"
-        write_dataset(expected, 12, seed, crop_share=CLIP_CROP_SHARE, realism=PLAIN, from_clips=True,
+        write_dataset(expected, 12, seed, crop_share=CLIP_CROP_SHARE, realism=realism, from_clips=True,
                       min_speed=speed, progress=False)  # fmt: skip
         for image in made:
             twin = expected / "images" / image.name.removeprefix(prefix)
             assert image.resolve().read_bytes() == twin.read_bytes(), image.name
     # The scene images have the harder looks, each at its own share where one is given.
     (scene,) = (data / "images" / "train").glob("sim_*.jpg")
-    asked = replace(Realism.every(1.0), lookalike=0.0, glare=0.5)
     write_dataset(tmp_path / "asked", 1, 41, realism=asked, progress=False)
     assert scene.resolve().read_bytes() == (tmp_path / "asked" / "images" / scene.name[4:]).read_bytes()
     write_dataset(tmp_path / "every", 1, 41, realism=Realism.every(1.0), progress=False)

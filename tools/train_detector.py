@@ -80,6 +80,8 @@ class TrainParams:
     fast_clip_images: int = 0  # more plain clip frames, each with a ball moving at least fast_clip_speed
     fast_clip_seed: int = 0
     fast_clip_speed: float = 0.0  # image pixels a second
+    fast_look_clip_images: int = 0  # clip frames with the harder looks' mix, each with a ball that fast
+    fast_look_clip_seed: int = 0
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -212,6 +214,19 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
             min_speed=params.fast_clip_speed,
         )
         link_split(fast, data, "train", "fast_")
+    if params.fast_look_clip_images:
+        # Struck balls on the dark return channel, among putter inserts and sensor noise: the rolling balls
+        # the harder looks lose most.
+        fast_look = work / "clip-fast-look"
+        simulate(
+            fast_look,
+            params.fast_look_clip_images,
+            params.fast_look_clip_seed,
+            params,
+            from_clips=True,
+            min_speed=params.fast_clip_speed,
+        )
+        link_split(fast_look, data, "train", "fastlook_")
     train_real, held = real_split(params.real_holdout_every)
     link_real(train_real, REAL / "labels", data, params.real_repeat, "real")
     for k, folder in enumerate(Path(f) for f in params.real_extra):
@@ -391,6 +406,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dataset seed of the fast clips (clip seeds N*1000 on); needed with --fast-clip-images",
     )
+    parser.add_argument(
+        "--fast-look-clip-images",
+        type=int,
+        default=0,
+        help="more training frames of scripted clips with the harder looks of --realism-share and --look, "
+        "each with a ball as fast as --fast-clip-images asks",
+    )
+    parser.add_argument(
+        "--fast-look-clip-seed",
+        type=int,
+        default=None,
+        help="dataset seed of those clips (clip seeds N*1000 on); needed with --fast-look-clip-images",
+    )
     add_look_option(parser, "--realism-share")
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     return parser
@@ -402,6 +430,7 @@ def check_clip_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     for kind, images, seed in (
         ("plain", args.plain_clip_images, args.plain_clip_seed),
         ("fast", args.fast_clip_images, args.fast_clip_seed),
+        ("fast-look", args.fast_look_clip_images, args.fast_look_clip_seed),
     ):
         if not images:
             continue
@@ -467,7 +496,9 @@ def main() -> int:
         look_shares=tuple(dict(args.look).items()),
         fast_clip_images=args.fast_clip_images,
         fast_clip_seed=args.fast_clip_seed if args.fast_clip_images else 0,
-        fast_clip_speed=FAST_CLIP_SPEED if args.fast_clip_images else 0.0,
+        fast_clip_speed=FAST_CLIP_SPEED if args.fast_clip_images or args.fast_look_clip_images else 0.0,
+        fast_look_clip_images=args.fast_look_clip_images,
+        fast_look_clip_seed=args.fast_look_clip_seed if args.fast_look_clip_images else 0,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)
