@@ -4,8 +4,9 @@ The clip is what the service would have seen: the same camera, size and frame ra
 the service on it (to see why a putt was read as it was), and `tools/draft_labels.py` turns it into training
 frames for the detector. The mp4 has a constant frame rate, the configured one, and keeps to the camera's
 clock: a frame that comes late is preceded by copies of the one before, one that comes early replaces it, so
-a second of the clip is a second of the mat. The service owns the camera while it runs, so the command refuses
-then (stop it first). It records until --seconds have passed, the source ends, or SIGINT or SIGTERM; the
+a second of the clip is a second of the mat. The service owns the camera while it runs, so the command
+refuses then (stop it first). It records until --seconds have passed, the source ends, the camera sends
+nothing for its stall time (PUTT_CAMERA_STALL_SECONDS; the clip so far is kept), or SIGINT or SIGTERM. The
 clip is written under a temporary name and renamed when whole, so a stopped recording is kept, never torn.
 """
 
@@ -29,6 +30,7 @@ from daemon.redact import mask_url
 from daemon.service.wiring import camera_openers, stage_configs
 from daemon.vision.camera import FrameSource, source_kind
 from daemon.vision.mp4 import Mp4Writer
+from daemon.vision.timed_source import TimedSource
 
 
 @contextlib.contextmanager
@@ -65,7 +67,13 @@ def _record(
     started = time.monotonic()
     try:
         while not caught and time.monotonic() - started < seconds:
-            frame = source.read()
+            try:
+                frame = source.read()
+            except CameraError as err:
+                if writer is None:
+                    raise
+                print(f"{err}; recording stops")
+                break
             if frame is None:
                 break
             if writer is None:
@@ -100,7 +108,8 @@ def record_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
     camera = configs.camera
     origin = f"camera {mask_url(camera.source)}"
     tmp = out.with_name(f".{out.name}.tmp")
-    source = camera_openers()[source_kind(camera.source)](camera)
+    opened = camera_openers()[source_kind(camera.source)](camera)
+    source = TimedSource(opened, camera.stall_seconds, origin)
     try:
         with stop_on_signals() as caught:
             written, size = _record(source, tmp, camera.fps, args.seconds, caught)

@@ -31,6 +31,7 @@ from daemon.settings import Settings
 from daemon.vision.calibration import load_calibration
 from daemon.vision.camera import CameraConfig, source_kind
 from daemon.vision.overlay import draw_regions
+from daemon.vision.timed_source import TimedSource
 
 SNAPSHOT_WAIT = 5.0  # seconds: the service answers between two frames, well within this
 POLL = 0.05
@@ -94,7 +95,7 @@ def still_from_service(state_dir: Path, pid: int, wait: float = SNAPSHOT_WAIT) -
 def still_from_camera(config: CameraConfig) -> Still:
     """Open the configured camera, take one frame (past its first few on a device) and close it."""
     origin = f"camera {mask_url(config.source)}"
-    source = camera_openers()[source_kind(config.source)](config)
+    source = TimedSource(camera_openers()[source_kind(config.source)](config), config.stall_seconds, origin)
     try:
         frame = source.read()
         for _ in range(WARMUP_FRAMES if source_kind(config.source) == "device" else 0):

@@ -102,6 +102,34 @@ def test_sigterm_ends_the_recording_and_keeps_the_clip(tmp_path: Path, env: dict
     assert not tmp.exists()
 
 
+def test_a_camera_that_stops_sending_ends_the_recording_and_keeps_the_clip(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The simulated camera's read blocks for an hour after 1 s, as a USB camera's can in its driver.
+    stalling = {**env, "PUTT_CAMERA_SOURCE": SIM + "&stall_at=1", "PUTT_CAMERA_STALL_SECONDS": "1"}
+    out = tmp_path / "stalled.mp4"
+    done = record(stalling, tmp_path, str(out), "--seconds", "600")
+    assert done.returncode == 0, done.stderr
+    assert "camera sim://?seed=7311&putts=3&realtime=1&stall_at=1 sent no frame for 1 s; recording stops" in (
+        done.stdout
+    )
+    count, _, _ = clip_frames(out)
+    assert 25 <= count <= 35  # the second before the stall
+    assert f"{out}: {count} frames" in done.stdout
+    assert not (tmp_path / ".stalled.mp4.tmp").exists()
+
+
+def test_a_camera_that_sends_nothing_is_exit_66_and_writes_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    silent = {**env, "PUTT_CAMERA_SOURCE": SIM + "&stall_at=0", "PUTT_CAMERA_STALL_SECONDS": "1"}
+    done = record(silent, tmp_path, str(tmp_path / "none.mp4"), "--seconds", "600")
+    assert done.returncode == 66
+    assert done.stderr.strip().endswith("sent no frame for 1 s"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.glob("*.mp4*")) == []
+
+
 def test_kill_9_leaves_no_torn_clip_under_the_name(tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "killed.mp4"
     process = subprocess.Popen(command(str(out), "--seconds", "600"), env=env, cwd=tmp_path,

@@ -172,3 +172,14 @@ def test_drawing_a_calibration_that_does_not_fit_the_frame_is_exit_78(
     assert result.returncode == 78
     assert "square.json on a 640x480 frame: made for 960x960 frames" in result.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+def test_a_camera_that_sends_nothing_is_exit_66_after_its_stall_time(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The simulated camera's first read blocks for an hour, as a USB camera's can in its driver.
+    silent = {**env, "PUTT_CAMERA_SOURCE": SIM + "&stall_at=0", "PUTT_CAMERA_STALL_SECONDS": "1"}
+    result = snapshot(silent, tmp_path, "s.jpg")
+    assert result.returncode == 66
+    assert result.stderr.strip().endswith(f"camera {SIM}&stall_at=0 sent no frame for 1 s"), result.stderr
+    assert not (tmp_path / "s.jpg").exists()
