@@ -231,6 +231,20 @@ def test_clip_frames_with_a_speed_floor_each_show_a_ball_that_fast(tmp_path: Pat
         write_dataset(tmp_path / "scenes", 1, seed=5, min_speed=200, progress=False)
 
 
+def test_an_unreachable_speed_floor_leaves_no_new_folder_behind(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    for out, kept in ((tmp_path / "new" / "set", False), (mine, True)):
+        command = [sys.executable, "-m", "daemon", "simulate", "--dataset", str(out), "--from-clips",
+                   "--images", "2", "--min-speed", "900"]  # fmt: skip
+        done = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 2, done.stderr
+        assert out.exists() == kept
+    assert sorted(p.name for p in mine.iterdir()) == ["images", "labels", "notes"]  # a folder it did not make
+
+
 def test_simulate_command_writes_a_readable_clip(tmp_path: Path, cli_env: dict[str, str]) -> None:
     out = tmp_path / "clip"
     result = subprocess.run(

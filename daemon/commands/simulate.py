@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ def simulate_command(args: argparse.Namespace) -> int:
             # A random scene is one still picture: its balls have no next frame to measure a speed by.
             print("putt-daemon simulate: --min-speed needs --from-clips", file=sys.stderr)
             return 2
+        fresh = not args.dataset.exists()
         check_output_folder(args.dataset)
         try:
             written = write_dataset(
@@ -43,6 +45,8 @@ def simulate_command(args: argparse.Namespace) -> int:
                 min_speed=args.min_speed,
             )
         except SpeedNotReachedError as error:
+            if fresh:  # its frames are no dataset without the rest: leave no folder behind
+                shutil.rmtree(args.dataset, ignore_errors=True)
             print(f"putt-daemon simulate: --min-speed: {error}", file=sys.stderr)
             return 2
         balls = sum(len(d.balls) for d in written)
