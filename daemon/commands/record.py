@@ -58,8 +58,8 @@ def frames_to_write(frame: Frame, first: float, written: int, fps: float) -> int
 def _record(
     source: FrameSource, tmp: Path, fps: float, seconds: float, caught: list[int]
 ) -> tuple[int, tuple[int, int] | None]:
-    """Frames of SOURCE into TMP until SECONDS pass, it ends, a signal is CAUGHT or the frame size changes;
-    returns the frames written and their size (None when the source gave none)."""
+    """Frames of SOURCE into TMP until SECONDS pass, it ends or stalls after its first frame, a signal is
+    CAUGHT or the frame size changes; returns the frames written and their size (None when it gave none)."""
     writer: Mp4Writer | None = None
     size: tuple[int, int] | None = None
     first = 0.0
