@@ -173,6 +173,40 @@ def link_split(src: Path, dst: Path, split: str, prefix: str) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class ExtraClips:
+    """A training-only set of clip frames, linked into the dataset under its own file-name prefix."""
+
+    folder: str
+    prefix: str
+    images: int
+    seed: int
+    look_share: float | None  # share of frames given each harder look; None keeps the scenes' mix
+    min_speed: float = 0.0
+
+
+def extra_clip_sets(params: TrainParams) -> list[ExtraClips]:
+    sets = [
+        # With each look in a share of the scenes, hardly any scene has none: plain clips keep the plain
+        # rig's balls in view, fast ones its struck balls.
+        ExtraClips("clip-plain", "plain_", params.plain_clip_images, params.plain_clip_seed, 0.0),
+        ExtraClips(
+            "clip-fast", "fast_", params.fast_clip_images, params.fast_clip_seed, 0.0, params.fast_clip_speed
+        ),
+        # Struck balls on the dark return channel, among putter inserts and sensor noise: the rolling balls
+        # the harder looks lose most.
+        ExtraClips(
+            "clip-fast-look",
+            "fastlook_",
+            params.fast_look_clip_images,
+            params.fast_look_clip_seed,
+            None,
+            params.fast_clip_speed,
+        ),
+    ]
+    return [extra for extra in sets if extra.images]
+
+
 def build_dataset(work: Path, params: TrainParams) -> Path:
     sim_train, sim_val = work / "sim-train", work / "sim-val"
     simulate(sim_train, params.sim_images, params.sim_train_seed, params)
@@ -189,44 +223,17 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
             simulate(folder, images, seed, params, from_clips=True)
         link_split(clip_train, data, "train", "")
         link_split(clip_val, data, "val", "")
-    if params.plain_clip_images:
-        # With each look in a share of the scenes, hardly any scene has none: these keep the plain rig's
-        # fast balls in view.
-        plain = work / "clip-plain"
+    for extra in extra_clip_sets(params):
         simulate(
-            plain,
-            params.plain_clip_images,
-            params.plain_clip_seed,
+            work / extra.folder,
+            extra.images,
+            extra.seed,
             params,
             from_clips=True,
-            realism_share=0.0,
+            realism_share=extra.look_share,
+            min_speed=extra.min_speed,
         )
-        link_split(plain, data, "train", "plain_")
-    if params.fast_clip_images:
-        fast = work / "clip-fast"
-        simulate(
-            fast,
-            params.fast_clip_images,
-            params.fast_clip_seed,
-            params,
-            from_clips=True,
-            realism_share=0.0,
-            min_speed=params.fast_clip_speed,
-        )
-        link_split(fast, data, "train", "fast_")
-    if params.fast_look_clip_images:
-        # Struck balls on the dark return channel, among putter inserts and sensor noise: the rolling balls
-        # the harder looks lose most.
-        fast_look = work / "clip-fast-look"
-        simulate(
-            fast_look,
-            params.fast_look_clip_images,
-            params.fast_look_clip_seed,
-            params,
-            from_clips=True,
-            min_speed=params.fast_clip_speed,
-        )
-        link_split(fast_look, data, "train", "fastlook_")
+        link_split(work / extra.folder, data, "train", extra.prefix)
     train_real, held = real_split(params.real_holdout_every)
     link_real(train_real, REAL / "labels", data, params.real_repeat, "real")
     for k, folder in enumerate(Path(f) for f in params.real_extra):
