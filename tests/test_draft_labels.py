@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from daemon.models import Box
+from daemon.models import Box, Detection
 from daemon.vision.calibration import load_calibration
+from tools.draft_labels import DraftFrame, review_table
 from tools.real_paste import read_labels
 from tools.train_detector import extra_real_images, link_real
 
@@ -109,6 +110,15 @@ def test_the_review_table_lists_every_kept_frame_doubtful_first(clip: Path, tmp_
         if row["highest_doubtful"]:
             assert 0.05 <= float(row["highest_doubtful"]) < 0.8
     assert f"{len(rows)} frames kept" in done.stdout
+
+
+def test_the_review_table_never_shows_a_doubtful_box_at_the_label_confidence() -> None:
+    box = Box(10, 10, 30, 30)
+    frame = DraftFrame(
+        "clip_000010", Path("clip.mp4"), 10, (Detection(box, 0.8),), (Detection(box, 0.79996),)
+    )
+    rows = list(csv.DictReader(review_table([frame]).splitlines()))
+    assert (rows[0]["lowest_labelled"], rows[0]["highest_doubtful"]) == ("0.800", "0.799")
 
 
 def test_a_folder_of_pictures_keeps_empty_frames_only_when_asked(tmp_path: Path) -> None:

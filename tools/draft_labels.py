@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,9 +156,14 @@ def review_table(kept: list[DraftFrame]) -> str:
         highest = max((d.confidence for d in frame.doubtful), default=None)
         writer.writerow((
             f"{frame.name}.jpg", str(frame.source), frame.index, len(frame.labelled), len(frame.doubtful),
-            "" if lowest is None else f"{lowest:.3f}", "" if highest is None else f"{highest:.3f}",
+            _confidence_text(lowest), _confidence_text(highest),
         ))  # fmt: skip
     return text.getvalue()
+
+
+def _confidence_text(confidence: float | None) -> str:
+    # Cut, not rounded: a doubtful box just under the label confidence must not read as reaching it.
+    return "" if confidence is None else f"{math.floor(confidence * 1000) / 1000:.3f}"
 
 
 def main() -> int:
