@@ -28,6 +28,7 @@ from tools.train_detector import (
     TrainParams,
     build_dataset,
     real_split,
+    trained_imgsz,
 )
 
 MODEL = REPO / "models" / "ball.onnx"
@@ -138,6 +139,16 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert "--fast-look-clip-seed must differ from --fast-clip-seed" in stderr
     stderr = refusal(tmp_path, *fast_look, "--fast-look-clip-seed", "9")
     assert "--fast-look-clip-seed 9 would train on validation, bench or test clips" in stderr
+    not_weights = tmp_path.parent / f"{tmp_path.name}-not.pt"
+    not_weights.write_text("not a checkpoint")
+    stderr = refusal(tmp_path, "--init", str(not_weights))
+    assert f"--init {not_weights}: not an Ultralytics checkpoint" in stderr
+    assert "--init nowhere.pt: no such file" in refusal(tmp_path, "--init", "nowhere.pt")
+
+
+def test_fine_tuning_the_shipped_weights_keeps_their_input_size() -> None:
+    sidecar = json.loads(MODEL.with_suffix(".json").read_text())
+    assert trained_imgsz(MODEL.with_suffix(".pt")) == sidecar["imgsz"][0] == sidecar["training"]["imgsz"]
 
 
 def test_plain_and_fast_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,7 @@ HELD_OUT_CLIP_SEEDS = range(7000, 10_000)  # the benchmarks' and tests' clips: n
 CLIP_CROP_SHARE = 0.85
 # The balls missed most are small and struck: 9 to 14 px wide, crossing 250 to 430 px a second.
 FAST_CLIP_SPEED = 200.0
+DEFAULT_IMGSZ = 320  # a model trained from scratch
 
 
 @dataclass(frozen=True)
@@ -324,7 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "ball", help="work folder")
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument(
+        "--imgsz",
+        type=int,
+        help=f"input size (default: the size --init was trained at, else {DEFAULT_IMGSZ})",
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sim-images", type=int, default=1200)
@@ -452,6 +458,14 @@ def check_clip_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"{flag} {seed} would train on validation, bench or test clips")
 
 
+def trained_imgsz(weights: Path) -> int:
+    """The input size an Ultralytics checkpoint was trained at."""
+    import torch  # noqa: PLC0415  # the export extra, loaded only to train
+
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+    return int(checkpoint["train_args"]["imgsz"])
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = build_parser()
@@ -470,6 +484,14 @@ def main() -> int:
         except ValueError as error:
             parser.error(f"--real-extra {error}")
     os.environ["YOLO_OFFLINE"] = "1"
+    if args.init is not None and not args.init.is_file():
+        parser.error(f"--init {args.init}: no such file")
+    if args.imgsz is None:
+        # Fine-tuning at another size than the weights learned silently costs accuracy.
+        try:
+            args.imgsz = trained_imgsz(args.init) if args.init else DEFAULT_IMGSZ
+        except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
+            parser.error(f"--init {args.init}: not an Ultralytics checkpoint ({error})")
     params = TrainParams(
         architecture=f"yolo26-d{args.depth}-w{args.width}",
         depth=args.depth,
