@@ -143,6 +143,8 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     not_weights.write_text("not a checkpoint")
     stderr = refusal(tmp_path, "--init", str(not_weights))
     assert f"--init {not_weights}: not an Ultralytics checkpoint" in stderr
+    stderr = refusal(tmp_path, "--init", str(not_weights), "--imgsz", "448")
+    assert f"--init {not_weights}: not an Ultralytics checkpoint" in stderr
     assert "--init nowhere.pt: no such file" in refusal(tmp_path, "--init", "nowhere.pt")
 
 

@@ -484,14 +484,16 @@ def main() -> int:
         except ValueError as error:
             parser.error(f"--real-extra {error}")
     os.environ["YOLO_OFFLINE"] = "1"
-    if args.init is not None and not args.init.is_file():
-        parser.error(f"--init {args.init}: no such file")
-    if args.imgsz is None:
-        # Fine-tuning at another size than the weights learned silently costs accuracy.
+    init_imgsz = DEFAULT_IMGSZ
+    if args.init is not None:
+        if not args.init.is_file():
+            parser.error(f"--init {args.init}: no such file")
         try:
-            args.imgsz = trained_imgsz(args.init) if args.init else DEFAULT_IMGSZ
+            init_imgsz = trained_imgsz(args.init)
         except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
             parser.error(f"--init {args.init}: not an Ultralytics checkpoint ({error})")
+    if args.imgsz is None:
+        args.imgsz = init_imgsz  # fine-tuning at another size than the weights learned costs accuracy
     params = TrainParams(
         architecture=f"yolo26-d{args.depth}-w{args.width}",
         depth=args.depth,
