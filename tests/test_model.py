@@ -139,6 +139,12 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
     assert "--fast-look-clip-seed must differ from --fast-clip-seed" in stderr
     stderr = refusal(tmp_path, *fast_look, "--fast-look-clip-seed", "9")
     assert "--fast-look-clip-seed 9 would train on validation, bench or test clips" in stderr
+    putter = (*fast_look, "--fast-look-clip-seed", "32", "--putter-clip-images", "100")
+    assert "--putter-clip-images needs --putter-clip-seed" in refusal(tmp_path, *putter)
+    stderr = refusal(tmp_path, *putter, "--putter-clip-seed", "32")
+    assert "--putter-clip-seed must differ from --fast-look-clip-seed" in stderr
+    stderr = refusal(tmp_path, *putter, "--putter-clip-seed", "7")
+    assert "--putter-clip-seed 7 would train on validation, bench or test clips" in stderr
     not_weights = tmp_path.parent / f"{tmp_path.name}-not.pt"
     not_weights.write_text("not a checkpoint")
     stderr = refusal(tmp_path, "--init", str(not_weights))
@@ -153,7 +159,7 @@ def test_fine_tuning_the_shipped_weights_keeps_their_input_size() -> None:
     assert trained_imgsz(MODEL.with_suffix(".pt")) == sidecar["imgsz"][0] == sidecar["training"]["imgsz"]
 
 
-def test_plain_and_fast_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp_path: Path) -> None:
+def test_each_extra_clip_set_has_the_frames_and_looks_it_asks_for(tmp_path: Path) -> None:
     params = TrainParams(
         architecture="yolo26-d0.33-w0.125", depth=0.33, width=0.125, imgsz=384, epochs=1, batch=2, seed=0,
         sim_images=1, sim_val_images=1, sim_train_seed=41, sim_val_seed=2000, real_repeat=0,
@@ -161,20 +167,22 @@ def test_plain_and_fast_clips_have_no_harder_look_and_scenes_the_looks_asked(tmp
         clip_train_seed=20, clip_val_seed=21, init_weights="", realism_share=1.0,
         plain_clip_images=12, plain_clip_seed=42, look_shares=(("lookalike", 0.0), ("glare", 0.5)),
         fast_clip_images=12, fast_clip_seed=43, fast_clip_speed=FAST_CLIP_SPEED,
-        fast_look_clip_images=12, fast_look_clip_seed=44,
+        fast_look_clip_images=12, fast_look_clip_seed=44, putter_clip_images=12, putter_clip_seed=45,
     )  # fmt: skip
     data = build_dataset(tmp_path / "work", params).parent
     asked = replace(Realism.every(1.0), lookalike=0.0, glare=0.5)
-    for prefix, seed, speed, realism in (
-        ("plain_", 42, 0.0, PLAIN),
-        ("fast_", 43, FAST_CLIP_SPEED, PLAIN),
-        ("fastlook_", 44, FAST_CLIP_SPEED, asked),
+    for prefix, seed, speed, realism, putter in (
+        ("plain_", 42, 0.0, PLAIN, False),
+        ("fast_", 43, FAST_CLIP_SPEED, PLAIN, False),
+        ("fastlook_", 44, FAST_CLIP_SPEED, asked, False),
+        # The putter's frames always have its look-alike insert, whatever share the scenes give it.
+        ("putter_", 45, 0.0, replace(asked, lookalike=1.0), True),
     ):
         made = sorted((data / "images" / "train").glob(f"{prefix}*.jpg"))
         assert len(made) == 12
         expected = tmp_path / f"expected-{prefix}"
         write_dataset(expected, 12, seed, crop_share=CLIP_CROP_SHARE, realism=realism, from_clips=True,
-                      min_speed=speed, progress=False)  # fmt: skip
+                      min_speed=speed, putter_frames=putter, progress=False)  # fmt: skip
         for image in made:
             twin = expected / "images" / image.name.removeprefix(prefix)
             assert image.resolve().read_bytes() == twin.read_bytes(), image.name

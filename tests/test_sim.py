@@ -18,6 +18,7 @@ from daemon.sim.dataset import SpeedNotReachedError, camera_for, render_example,
 from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
 from daemon.sim.script import ClipScript, Occluder, PuttRequest, PuttTruth
+from daemon.sim.truth import BallView
 from daemon.vision.calibration import Region, load_calibration, parse_calibration
 
 ON_DEMAND = (
@@ -229,6 +230,28 @@ def test_clip_frames_with_a_speed_floor_each_show_a_ball_that_fast(tmp_path: Pat
         write_dataset(tmp_path / "never", 1, seed=5, from_clips=True, min_speed=1000, progress=False)
     with pytest.raises(ValueError, match="min_speed needs from_clips"):
         write_dataset(tmp_path / "scenes", 1, seed=5, min_speed=200, progress=False)
+
+
+def frame_scene(name: str) -> tuple[list[BallView], list[str]]:
+    """The balls of dataset frame NAME (clip_SEED_FRAME), and the kinds of occluder in the picture."""
+    _, seed, frame = name.split("_")
+    script, _, timeline = build_clip(ClipSpec(seed=int(seed), putts=6, camera=camera_for(int(seed), 0.0)))
+    t = int(frame) / script.scene.fps
+    return timeline.balls(t), [occluder.kind for occluder, _ in timeline.occluders(t)]
+
+
+def test_putter_frames_each_show_the_putter_beside_a_ball_it_does_not_hide(tmp_path: Path) -> None:
+    made = write_dataset(tmp_path / "putter", 24, seed=5, from_clips=True, putter_frames=True, progress=False)
+    assert len(made) == 24
+    scenes = [frame_scene(info.name) for info in made]
+    assert all("putter" in kinds for _, kinds in scenes)
+    assert not any(ball.occluded for balls, _ in scenes for ball in balls)
+    # At address: the ball waits for the stroke, a frame the still-frame share mostly drops.
+    assert sum(all(ball.state.speed == 0 for ball in balls) for balls, _ in scenes) >= 12
+    anyhow = write_dataset(tmp_path / "any", 24, seed=5, from_clips=True, progress=False)
+    assert sum("putter" in frame_scene(info.name)[1] for info in anyhow) <= 6
+    with pytest.raises(ValueError, match="putter_frames needs from_clips"):
+        write_dataset(tmp_path / "scenes", 1, seed=5, putter_frames=True, progress=False)
 
 
 def test_an_unreachable_speed_floor_leaves_no_new_folder_behind(

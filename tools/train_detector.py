@@ -84,6 +84,8 @@ class TrainParams:
     fast_clip_speed: float = 0.0  # image pixels a second
     fast_look_clip_images: int = 0  # clip frames with the harder looks' mix, each with a ball that fast
     fast_look_clip_seed: int = 0
+    putter_clip_images: int = 0  # clip frames with the putter head in view, its look-alike insert on
+    putter_clip_seed: int = 0
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -131,6 +133,7 @@ def simulate(
     from_clips: bool = False,
     realism_share: float | None = None,
     min_speed: float = 0.0,
+    putter_frames: bool = False,
 ) -> None:
     if (folder / "data.yaml").is_file():
         print(f"reusing {folder}")
@@ -150,6 +153,8 @@ def simulate(
         command += [a for name, look in params.look_shares for a in ("--look", f"{name}={look}")]
     else:
         command += ["--realism", str(realism_share)]
+    if putter_frames:
+        command += ["--look", "lookalike=1", "--putter-frames"]
     if from_clips:
         command.append("--from-clips")
         if min_speed:
@@ -185,6 +190,7 @@ class ExtraClips:
     seed: int
     look_share: float | None  # share of frames given each harder look; None keeps the scenes' mix
     min_speed: float = 0.0
+    putter_frames: bool = False  # only frames with the putter head in view, each with the look-alike insert
 
 
 def extra_clip_sets(params: TrainParams) -> list[ExtraClips]:
@@ -204,6 +210,16 @@ def extra_clip_sets(params: TrainParams) -> list[ExtraClips]:
             params.fast_look_clip_seed,
             None,
             params.fast_clip_speed,
+        ),
+        # The putter at address beside a resting ball, every time with the insert: the frames where the
+        # insert passes for a ball, and of which a clip's still-frame share keeps few.
+        ExtraClips(
+            "clip-putter",
+            "putter_",
+            params.putter_clip_images,
+            params.putter_clip_seed,
+            None,
+            putter_frames=True,
         ),
     ]
     return [extra for extra in sets if extra.images]
@@ -234,6 +250,7 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
             from_clips=True,
             realism_share=extra.look_share,
             min_speed=extra.min_speed,
+            putter_frames=extra.putter_frames,
         )
         link_split(work / extra.folder, data, "train", extra.prefix)
     train_real, held = real_split(params.real_holdout_every)
@@ -432,6 +449,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dataset seed of those clips (clip seeds N*1000 on); needed with --fast-look-clip-images",
     )
+    parser.add_argument(
+        "--putter-clip-images",
+        type=int,
+        default=0,
+        help="more training frames of scripted clips with the harder looks of --realism-share and --look, "
+        "each with the putter head in view and its look-alike insert on (at address beside the ball)",
+    )
+    parser.add_argument(
+        "--putter-clip-seed",
+        type=int,
+        default=None,
+        help="dataset seed of those clips (clip seeds N*1000 on); needed with --putter-clip-images",
+    )
     add_look_option(parser, "--realism-share")
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     return parser
@@ -444,6 +474,7 @@ def check_clip_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         ("plain", args.plain_clip_images, args.plain_clip_seed),
         ("fast", args.fast_clip_images, args.fast_clip_seed),
         ("fast-look", args.fast_look_clip_images, args.fast_look_clip_seed),
+        ("putter", args.putter_clip_images, args.putter_clip_seed),
     ):
         if not images:
             continue
@@ -530,6 +561,8 @@ def main() -> int:
         fast_clip_speed=FAST_CLIP_SPEED if args.fast_clip_images or args.fast_look_clip_images else 0.0,
         fast_look_clip_images=args.fast_look_clip_images,
         fast_look_clip_seed=args.fast_look_clip_seed if args.fast_look_clip_images else 0,
+        putter_clip_images=args.putter_clip_images,
+        putter_clip_seed=args.putter_clip_seed if args.putter_clip_images else 0,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

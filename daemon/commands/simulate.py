@@ -26,10 +26,11 @@ def simulate_command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     realism = replace(Realism.every(args.realism), **dict(args.look))
     if args.dataset is not None:
-        if args.min_speed and not args.from_clips:
-            # A random scene is one still picture: its balls have no next frame to measure a speed by.
-            print("putt-daemon simulate: --min-speed needs --from-clips", file=sys.stderr)
-            return 2
+        for flag, asked in (("--min-speed", args.min_speed), ("--putter-frames", args.putter_frames)):
+            if asked and not args.from_clips:
+                # A random scene is one still picture: no next frame to measure a speed by, no golfer.
+                print(f"putt-daemon simulate: {flag} needs --from-clips", file=sys.stderr)
+                return 2
         fresh = not args.dataset.exists()
         check_output_folder(args.dataset)
         try:
@@ -43,11 +44,13 @@ def simulate_command(args: argparse.Namespace) -> int:
                 pale_share=args.pale_share,
                 from_clips=args.from_clips,
                 min_speed=args.min_speed,
+                putter_frames=args.putter_frames,
             )
         except SpeedNotReachedError as error:
             if fresh:  # its frames are no dataset without the rest: leave no folder behind
                 shutil.rmtree(args.dataset, ignore_errors=True)
-            print(f"putt-daemon simulate: --min-speed: {error}", file=sys.stderr)
+            flag = "--putter-frames" if args.putter_frames else "--min-speed"
+            print(f"putt-daemon simulate: {flag}: {error}", file=sys.stderr)
             return 2
         balls = sum(len(d.balls) for d in written)
         print(f"{len(written)} images, {balls} balls -> {args.dataset} ({time.monotonic() - started:.1f} s)")

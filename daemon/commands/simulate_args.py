@@ -107,6 +107,12 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         f"{BALL_SPEED} (default 0: any frame)",
     )
     parser.add_argument(
+        "--putter-frames",
+        action="store_true",
+        help="with --from-clips, only frames with the putter head in the picture (at address beside its "
+        "ball, and the stroke), every one kept though the ball rests",
+    )
+    parser.add_argument(
         "--camera",
         choices=("top", "oblique", "random"),
         default="top",

@@ -196,7 +196,7 @@ def _labelled(
 
 
 class SpeedNotReachedError(ValueError):
-    """No simulated ball moves as fast as a dataset's speed floor asks."""
+    """No simulated clip yields a frame that a dataset's filter (speed floor, putter in view) asks for."""
 
 
 def image_speed(views: list[BallView], later: list[BallView], fps: float) -> float:
@@ -220,20 +220,22 @@ def clip_examples(
     realism: Realism = PLAIN,
     *,
     min_speed: float = 0.0,
+    putter_frames: bool = False,
 ) -> Iterator[tuple[np.ndarray, DatasetImage]]:
     """IMAGES frames of clips SEED*1000 + k, FRAMES_PER_CLIP a clip, a few with no ball in play; a clip is
     seen at an angle with probability OBLIQUE_SHARE.
 
     Frames where a foot or putter covers a ball are left out: a half-hidden ball has no right label. Of the
     frames where every ball rests, only STILL_FRAME_SHARE are kept. With MIN_SPEED, only frames where a ball
-    moves at least that many image pixels a second are kept.
+    moves at least that many image pixels a second are kept. With PUTTER_FRAMES, only frames with the putter
+    head in the picture, all of them though the ball rests: the putter at address beside its ball, and its
+    look-alike insert with it, is a short moment of each putt that the still-frame share would mostly drop.
     """
     clip = barren = 0
     while images > 0:
         if barren == BARREN_CLIPS:
-            raise SpeedNotReachedError(
-                f"no frame of {BARREN_CLIPS} clips in a row has a ball at {min_speed:g} px/s"
-            )
+            wanted = "the putter in view" if putter_frames else f"a ball at {min_speed:g} px/s"
+            raise SpeedNotReachedError(f"no frame of {BARREN_CLIPS} clips in a row has {wanted}")
         clip_seed = seed * 1000 + clip
         camera = camera_for(clip_seed, oblique_share)
         spec = ClipSpec(seed=clip_seed, putts=6, camera=camera, realism=realism)
@@ -249,11 +251,15 @@ def clip_examples(
             views = timeline.balls(t)
             if any(v.occluded for v in views) or (not views and rng.random() > 0.05):
                 continue
-            if views and all(v.state.speed == 0 for v in views) and rng.random() > STILL_FRAME_SHARE:
+            occluders = timeline.occluders(t)
+            if putter_frames:
+                if not any(occluder.kind == "putter" for occluder, _ in occluders):
+                    continue
+            elif views and all(v.state.speed == 0 for v in views) and rng.random() > STILL_FRAME_SHARE:
                 continue
             if min_speed and image_speed(views, timeline.balls(t + 1 / fps), fps) < min_speed:
                 continue
-            image = renderer.render(t, views, timeline.occluders(t))
+            image = renderer.render(t, views, occluders)
             crop = rng.random() < crop_share
             yield _labelled(f"clip_{clip_seed:07d}_{f:05d}", clip_seed, image, scene, views, crop=crop,
                             occluded=False)  # fmt: skip
@@ -274,21 +280,27 @@ def write_dataset(
     pale_share: float = 0.0,
     from_clips: bool = False,
     min_speed: float = 0.0,
+    putter_frames: bool = False,
     progress: bool = True,
 ) -> list[DatasetImage]:
     """Write IMAGES examples (scene seeds SEED*100000 + i, or clip frames) as a YOLO dataset under OUT.
 
     PALE_SHARE is for random scenes only: a clip's balls go where its script sends them. MIN_SPEED (image
-    pixels a second) is for clip frames only: a random scene's balls have no next frame.
+    pixels a second) and PUTTER_FRAMES are for clip frames only: a random scene's balls have no next frame,
+    and its putter is not the golfer's.
     """
     if min_speed and not from_clips:
         raise ValueError("min_speed needs from_clips: a random scene's balls have no next frame")
+    if putter_frames and not from_clips:
+        raise ValueError("putter_frames needs from_clips: a random scene has no golfer's putter")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     bar = Progress("dataset", images) if progress else None
     written = []
     examples = (
-        clip_examples(seed, images, crop_share, oblique_share, realism, min_speed=min_speed)
+        clip_examples(
+            seed, images, crop_share, oblique_share, realism, min_speed=min_speed, putter_frames=putter_frames
+        )
         if from_clips
         else (
             render_example(seed * 100_000 + i, crop_share, oblique_share, realism, pale_share)

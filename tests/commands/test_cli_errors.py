@@ -134,6 +134,8 @@ CASES = [
     case("speed-2000", "simulate --dataset {tmp}/d --from-clips --min-speed 2000", 2,
          "argument --min-speed: must be 0 to 1000 (got 2000)"),
     case("speed-scenes", "simulate --dataset {tmp}/d --min-speed 200", 2, "--min-speed needs --from-clips"),
+    case("putter-scenes", "simulate --dataset {tmp}/d --putter-frames", 2,
+         "--putter-frames needs --from-clips"),
     case("speed-unreached", "simulate --dataset {tmp}/d --from-clips --images 2 --min-speed 900", 2,
          "--min-speed: no frame of 20 clips in a row has a ball at 900 px/s"),
     case("demo-putts-0", "demo --putts 0", 2, "argument --putts: must be 1 to 1000 (got 0)"),
