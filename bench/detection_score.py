@@ -27,7 +27,8 @@ class Score:
 
     def add(
         self, truth: list[Box], ignored: list[Box], found: list[Box], outside: list[Box] | None = None
-    ) -> None:
+    ) -> list[Box]:
+        """Score one frame; returns the boxes of FOUND counted as false alarms."""
         self.centre_errors = self.centre_errors if self.centre_errors is not None else []
         unmatched = list(found)
         for box in truth:
@@ -39,9 +40,13 @@ class Score:
                 self.centre_errors.append(
                     float(np.hypot(best.center.x - box.center.x, best.center.y - box.center.y))
                 )
-        for box in unmatched:
-            if not any(box.iou(other) >= 0.3 for other in ignored) and box not in (outside or []):
-                self.false_alarms += 1
+        alarms = [
+            box
+            for box in unmatched
+            if not any(box.iou(other) >= 0.3 for other in ignored) and box not in (outside or [])
+        ]
+        self.false_alarms += len(alarms)
+        return alarms
 
     def recall(self) -> float:
         return self.hits / self.truths if self.truths else float("nan")

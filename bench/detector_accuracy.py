@@ -27,6 +27,7 @@ after them, with the real images' target.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,10 +38,13 @@ from bench.detection_score import DEFAULT_CONFIDENCE, Score, label_box, watched
 from bench.footage import check_footage, footage_score, row_name
 from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
-from daemon.models import Box, Frame
+from daemon.models import Box, Detection, Frame
 from daemon.sim.clip import ClipSpec, build_clip
 from daemon.sim.perspective import CameraChoice
-from daemon.sim.realism import Realism
+from daemon.sim.realism import Extras, Realism
+from daemon.sim.rig import Scene
+from daemon.sim.script import Occluder
+from daemon.sim.truth import BallView
 from daemon.vision.detector import BallDetector, DetectorConfig
 from tools.real_paste import pasted_copies, read_labels
 from tools.train_detector import REAL, real_split
@@ -63,36 +67,76 @@ def simulator_score(model: Path, frames: int, seeds: int, first_seed: int = 7000
     return simulator_scores(model, frames, seeds, first_seed)["all"]
 
 
-def simulator_scores(
-    model: Path, frames: int, seeds: int, first_seed: int = 7000, look: ClipSpec = PLAIN_CLIPS
-) -> dict[str, Score]:
-    """Scores over all balls, and over resting and rolling balls alone (false alarms count in "all" only)."""
-    detector_for: dict[tuple[int, int, int, int], BallDetector] = {}
-    scores = {"all": Score(), "resting": Score(recall_only=True), "rolling": Score(recall_only=True)}
+@dataclass(frozen=True, slots=True)
+class SampledFrame:
+    """One bench frame of a simulated clip, rendered, with what it shows."""
+
+    seed: int
+    index: int
+    image: np.ndarray
+    scene: Scene
+    extras: Extras
+    balls: list[BallView]
+    occluders: list[tuple[Occluder, tuple[float, float]]]
+
+
+def sampled_frames(
+    frames: int, seeds: int, first_seed: int = 7000, look: ClipSpec = PLAIN_CLIPS
+) -> Iterator[SampledFrame]:
+    """FRAMES frames from clips of SEEDS seeds from FIRST_SEED on, each with at least one ball in play."""
     per_seed = frames // seeds
     for seed in range(first_seed, first_seed + seeds):
         script, renderer, timeline = build_clip(replace(look, seed=seed, putts=6))
-        bounds = script.scene.calibration.bounds()
-        detector = detector_for.get(bounds) or BallDetector.open(
-            DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE, crop=bounds)
-        )
-        detector_for[bounds] = detector
         fps = script.scene.fps
         candidates = [f for f in range(int(script.duration * fps)) if timeline.balls(f / fps)]
         rng = np.random.default_rng(seed)
         for f in sorted(rng.choice(candidates, size=min(per_seed, len(candidates)), replace=False)):
-            t = f / script.scene.fps
-            balls = timeline.balls(t)
-            image = renderer.render(t, balls, timeline.occluders(t)).copy()
-            found = [d.box for d in detector.detect(Frame(int(f), t, image)).items]
-            cal = script.scene.calibration
-            counted = [b for b in balls if not b.occluded and watched(cal, b.box)]
-            ignored = [b.box for b in balls if b.occluded or not watched(cal, b.box)]
-            outside = [box for box in found if not watched(cal, box)]
-            scores["all"].add([b.box for b in counted], ignored, found, outside)
-            for name, rolling in (("resting", False), ("rolling", True)):
-                part = [b.box for b in counted if (b.state.speed > 0) == rolling]
-                scores[name].add(part, [], found, found)
+            t = f / fps
+            balls, occluders = timeline.balls(t), timeline.occluders(t)
+            image = renderer.render(t, balls, occluders).copy()
+            yield SampledFrame(seed, int(f), image, script.scene, renderer.extras, balls, occluders)
+
+
+class CropDetectors:
+    """A detector of MODEL for each rig crop the clips ask for, opened once."""
+
+    def __init__(self, model: Path) -> None:
+        self._model = model
+        self._open: dict[tuple[int, int, int, int], BallDetector] = {}
+
+    def detect(self, sampled: SampledFrame) -> list[Detection]:
+        bounds = sampled.scene.calibration.bounds()
+        detector = self._open.get(bounds) or BallDetector.open(
+            DetectorConfig(path=self._model, confidence=DEFAULT_CONFIDENCE, crop=bounds)
+        )
+        self._open[bounds] = detector
+        t = sampled.index / sampled.scene.fps
+        return list(detector.detect(Frame(sampled.index, t, sampled.image)).items)
+
+
+def score_frame(score: Score, sampled: SampledFrame, found: list[Box]) -> list[Box]:
+    """Add one frame to SCORE as the simulator rows count it; returns its false alarms."""
+    cal = sampled.scene.calibration
+    counted = [b.box for b in sampled.balls if not b.occluded and watched(cal, b.box)]
+    ignored = [b.box for b in sampled.balls if b.occluded or not watched(cal, b.box)]
+    outside = [box for box in found if not watched(cal, box)]
+    return score.add(counted, ignored, found, outside)
+
+
+def simulator_scores(
+    model: Path, frames: int, seeds: int, first_seed: int = 7000, look: ClipSpec = PLAIN_CLIPS
+) -> dict[str, Score]:
+    """Scores over all balls, and over resting and rolling balls alone (false alarms count in "all" only)."""
+    detectors = CropDetectors(model)
+    scores = {"all": Score(), "resting": Score(recall_only=True), "rolling": Score(recall_only=True)}
+    for sampled in sampled_frames(frames, seeds, first_seed, look):
+        found = [d.box for d in detectors.detect(sampled)]
+        score_frame(scores["all"], sampled, found)
+        cal = sampled.scene.calibration
+        counted = [b for b in sampled.balls if not b.occluded and watched(cal, b.box)]
+        for name, rolling in (("resting", False), ("rolling", True)):
+            part = [b.box for b in counted if (b.state.speed > 0) == rolling]
+            scores[name].add(part, [], found, found)
     return scores
 
 

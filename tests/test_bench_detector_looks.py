@@ -33,16 +33,9 @@ def test_the_looks_split_the_harder_looks_row_of_the_accuracy_bench() -> None:
     assert any(0 < table[f"{look} on"][0] < 6 for look in LOOKS)
 
 
-def test_the_bench_prints_one_line_per_look_and_refuses_a_bad_model(tmp_path: Path) -> None:
+def test_the_bench_prints_one_line_per_look(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench.detector_looks", "--frames", "40", "--seeds", "4"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     names = [line.split()[0] for line in done.stdout.splitlines()[2:]]
     assert names == ["every", *(look for look in LOOKS for _ in ("on", "off"))]
-    junk = tmp_path / "junk.onnx"
-    junk.write_bytes(b"not a model")
-    done = subprocess.run([*command, "--model", str(junk)], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
-    assert done.returncode == 2
-    assert f"error: --model: {junk}: not a loadable ONNX model" in done.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in done.stderr

@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from bench.detector_accuracy import (
     PASTED_VARIANTS,
     REAL_UNLABELLED,
@@ -73,14 +75,20 @@ def test_the_pasted_row_holds_every_held_out_ball_and_more_on_the_tables() -> No
     assert pasted.truths >= PASTED_VARIANTS * plain.truths + copies
 
 
-def test_the_accuracy_bench_refuses_a_model_that_does_not_load_in_one_line(tmp_path: Path) -> None:
+DETECTOR_BENCHES = ("bench.detector_accuracy", "bench.detector_looks", "bench.detector_false_alarms")
+
+
+@pytest.mark.parametrize("bench", DETECTOR_BENCHES)
+def test_the_detector_benches_refuse_a_model_that_does_not_load_in_one_line(
+    tmp_path: Path, bench: str
+) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     for model, reason in (
         (junk, "not a loadable ONNX model"),
         (tmp_path / "absent.onnx", "model file not found"),
     ):
-        command = [sys.executable, "-m", "bench.detector_accuracy", "--model", str(MODEL), str(model)]
+        command = [sys.executable, "-m", bench, "--model", str(MODEL), str(model)]
         result = subprocess.run(
             command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60
         )
@@ -91,7 +99,7 @@ def test_the_accuracy_bench_refuses_a_model_that_does_not_load_in_one_line(tmp_p
 
 
 def test_the_detector_benches_refuse_samples_that_overlap_or_are_empty() -> None:
-    for bench in ("bench.detector_accuracy", "bench.detector_looks"):
+    for bench in DETECTOR_BENCHES:
         for flags, reason in (
             (("--seeds", "201"), "--seeds must be 1 to 200, not 201"),  # 7000 + 201 runs into the oblique set
             (("--seeds", "0"), "--seeds must be 1 to 200, not 0"),
