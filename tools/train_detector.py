@@ -281,6 +281,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def use_every_core(_trainer: object) -> None:
+    """Ultralytics trains on the CPU with a thread fewer than the cores, keeping one for its data loader's
+    workers, yet runs no workers on the CPU: the loader shares the main thread and a core stays idle."""
+    import torch  # noqa: PLC0415  # the export extra, imported only when training
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"training on {torch.get_num_threads()} threads")
+
+
 def train(args: argparse.Namespace, params: TrainParams) -> Path:
     from ultralytics import YOLO  # noqa: PLC0415  # the export extra, imported only when training
 
@@ -290,10 +299,13 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
     last = run / "weights" / "last.pt"
     if args.resume and last.is_file():
         print(f"resuming from {last}")
-        YOLO(str(last)).train(resume=True)
+        resumed = YOLO(str(last))
+        resumed.add_callback("on_train_start", use_every_core)
+        resumed.train(resume=True)
     else:
         data = build_dataset(work, params)
         model = YOLO(str(args.init) if args.init else str(model_yaml(work, params)))
+        model.add_callback("on_train_start", use_every_core)
         model.train(
             data=str(data),
             epochs=params.epochs,
