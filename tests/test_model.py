@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from tools.train_detector import (
     build_dataset,
     real_split,
     trained_imgsz,
+    use_every_core,
 )
 
 MODEL = REPO / "models" / "ball.onnx"
@@ -165,6 +167,18 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
 def test_fine_tuning_the_shipped_weights_keeps_their_input_size() -> None:
     sidecar = json.loads(MODEL.with_suffix(".json").read_text())
     assert trained_imgsz(MODEL.with_suffix(".pt")) == sidecar["imgsz"][0] == sidecar["training"]["imgsz"]
+
+
+def test_training_computes_on_every_core_after_ultralytics_sets_one_fewer() -> None:
+    import torch  # the export extra, imported where training imports it
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # what Ultralytics' select_device leaves on a two-core machine
+        use_every_core(None)
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_each_extra_clip_set_has_the_frames_and_looks_it_asks_for(tmp_path: Path) -> None:
