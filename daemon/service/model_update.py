@@ -6,8 +6,9 @@ its detector for that one between two frames. Acceptance, in this order: the sid
 the model is at most `max_bytes`; its sha256 matches; ONNX Runtime opens it through `BallDetector.open`; the
 sidecar's classes, input size and layout agree with what the model says of itself. The link failing is
 retried with tenacity's full-jitter backoff, resuming the download; anything else rejects the update: its
-files are removed, the reason is logged and shown in the status, the running model stays, and nothing is
-tried again until the URL or the hash changes.
+files are removed, the reason is logged and shown in the status, the running model stays, and the fetch
+is tried again after `RETRY_REJECTED` (at once when the URL or the hash changes): a server caught half-way
+through replacing the file, or a disk that was full, is often right a few hours later.
 
 Files, in `<state dir>/models`: `<name>-<sha12>.onnx.partial` while downloading, then `<name>-<sha12>.json`
 and, renamed into place last, `<name>-<sha12>.onnx`; so a model by that name was accepted. At start-up
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 UpdateState = Literal["off", "downloading", "waiting", "ready", "installed", "rejected"]
 RETRY_MAX_DELAY = 300.0  # seconds: the longest wait between two attempts while the link fails
+RETRY_REJECTED = 6 * 3600.0  # seconds from a rejection to the next fetch: a few a day, no load on the server
 _DOWNLOADED = re.compile(r"-[0-9a-f]{12}\.(onnx|json)$")
 _T = TypeVar("_T")
 
@@ -88,12 +90,14 @@ class ModelUpdater:
         *,
         session: requests.Session | None = None,
         retry_max_delay: float = RETRY_MAX_DELAY,
+        retry_rejected: float = RETRY_REJECTED,
     ) -> None:
         self.config = config
         self._detector = detector
         self._owns_session = session is None
         self._http = session if session is not None else requests.Session()
         self._retry_max_delay = retry_max_delay
+        self._retry_rejected = retry_rejected
         self._lock = threading.Lock()  # guards _status and _prepared
         self._status = UpdateStatus("downloading")
         self._prepared: PreparedModel | None = None
@@ -139,18 +143,23 @@ class ModelUpdater:
     # -- worker thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        config = self.config
-        try:
-            prepared = self._fetch()
-        except (StoppedError, LinkError):
-            return  # a LinkError gets out of the retries only when stopping
-        except (ModelError, OSError) as err:
-            self._reject(str(err))
-            return
-        except Exception as err:  # the worker's top: report it, the running model stays
-            logger.exception("model update failed")
-            self._reject(f"{type(err).__name__}: {err}")
-            return
+        while True:
+            try:
+                prepared = self._fetch()
+            except (StoppedError, LinkError):
+                return  # a LinkError gets out of the retries only when stopping
+            except (ModelError, OSError) as err:
+                self._reject(str(err))
+            except Exception as err:  # the worker's top: report it, the running model stays
+                logger.exception("model update failed")
+                self._reject(f"{type(err).__name__}: {err}")
+            else:
+                self._accept(prepared)
+                return
+            if self._stopping.wait(self._retry_rejected):
+                return
+
+    def _accept(self, prepared: PreparedModel) -> None:
         if self._stopping.is_set():  # stopped while ONNX Runtime opened it: the next start finds it stored
             prepared.detector.close()
             return
@@ -158,7 +167,7 @@ class ModelUpdater:
             self._prepared = prepared
             self._status = UpdateStatus("ready")
         self._remove_other_downloads()
-        logger.info("model update: %s accepted (sha256 %s)", config.target.name, config.sha256[:12])
+        logger.info("model update: %s accepted (sha256 %s)", self.config.target.name, self.config.sha256[:12])
 
     def _fetch(self) -> PreparedModel:
         config = self.config
@@ -199,7 +208,11 @@ class ModelUpdater:
         self.config.partial.unlink(missing_ok=True)
         with self._lock:
             self._status = UpdateStatus("rejected", reason)
-        logger.error("model update rejected, the running model stays: %s", reason)
+        logger.error(
+            "model update rejected, the running model stays: %s; next try in %.0f s",
+            reason,
+            self._retry_rejected,
+        )
 
     def _open(self, sidecar: dict[str, object], raw: bytes) -> PreparedModel:
         """Open the download with ONNX Runtime, check the sidecar against it, then move both into place."""

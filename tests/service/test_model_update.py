@@ -251,6 +251,28 @@ def test_a_file_with_another_hash_is_refused(tmp_path: Path, server: FileServer)
     assert f"sha256 {sha256(other)} does not match PUTT_MODEL_SHA256" in detail
 
 
+def test_a_rejected_model_is_fetched_again_later_and_taken_once_the_server_has_it_right(
+    tmp_path: Path, server: FileServer
+) -> None:
+    model = SHIPPED.read_bytes()
+    # Caught half-way through an upload: the sidecar is the new one, the model still cut short.
+    url = publish(server, "/ball.onnx", model[:1_500_000], sidecar(model))
+    config = ModelUpdateConfig(url, sha256(model), tmp_path / "models", 64 << 20)
+    update = ModelUpdater(config, DetectorConfig(SHIPPED), retry_max_delay=0.2, retry_rejected=2.0)
+    update.start()
+    assert settled(update).state == "rejected"
+    assert "does not match PUTT_MODEL_SHA256" in update.status.detail
+    fetches = server.paths().count("/ball.onnx")
+    server.files["/ball.onnx"] = model
+    wait_until(lambda: update.status.state == "ready", timeout=30)
+    assert server.paths().count("/ball.onnx") == fetches + 1
+    prepared = update.take()
+    assert prepared is not None
+    assert prepared.path.read_bytes() == model
+    update.stop()
+    prepared.detector.close()
+
+
 def test_a_truncated_model_is_refused_by_onnx_runtime(tmp_path: Path, server: FileServer) -> None:
     truncated = SHIPPED.read_bytes()[:1_500_000]  # its hash is what the operator set: only loading can tell
     detail = rejected(tmp_path, publish(server, "/ball.onnx", truncated), sha256(truncated))
