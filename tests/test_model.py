@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ from tools.train_detector import (
     TrainParams,
     build_dataset,
     real_split,
+    train,
     trained_imgsz,
     use_every_core,
 )
@@ -179,6 +181,27 @@ def test_training_computes_on_every_core_after_ultralytics_sets_one_fewer() -> N
         assert torch.get_num_threads() == os.cpu_count()
     finally:
         torch.set_num_threads(before)
+
+
+def test_training_learns_at_the_rate_it_is_given(tmp_path: Path) -> None:
+    import torch  # the export extra, imported where training imports it
+
+    params = TrainParams(
+        architecture="yolo26-d0.33-w0.125", depth=0.33, width=0.125, imgsz=64, epochs=1, batch=2, seed=0,
+        sim_images=4, sim_val_images=2, sim_train_seed=41, sim_val_seed=2000, real_repeat=0,
+        real_holdout_every=5, mosaic=0.0, crop_share=0.0, lr0=0.0003, clip_images=0, clip_val_images=0,
+        clip_train_seed=20, clip_val_seed=21, init_weights="",
+    )  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        best = train(argparse.Namespace(out=tmp_path / "work", resume=False, init=None), params)
+    finally:
+        torch.set_num_threads(threads)
+    # Ultralytics writes the optimizer and rate it trained with over the ones it was asked for.
+    used = torch.load(best, map_location="cpu", weights_only=False)["train_args"]
+    assert (used["optimizer"], used["lr0"], used["warmup_epochs"]) == ("AdamW", 0.0003, 3.0)
+    recorded = json.loads((best.parent / "train_meta.json").read_text())["training"]
+    assert (recorded["optimizer"], recorded["lr0"]) == ("AdamW", 0.0003)
 
 
 def test_each_extra_clip_set_has_the_frames_and_looks_it_asks_for(tmp_path: Path) -> None:

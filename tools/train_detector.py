@@ -86,6 +86,10 @@ class TrainParams:
     fast_look_clip_seed: int = 0
     putter_clip_images: int = 0  # clip frames with the putter head in view, its look-alike insert on
     putter_clip_seed: int = 0
+    # Stages up to 22 ran Ultralytics' "auto", which trains this short a run with AdamW at 0.002 and
+    # ignores lr0; their sidecars say so by having no optimizer here.
+    optimizer: str = "AdamW"
+    warmup_epochs: float = 3.0
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -322,7 +326,13 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
             amp=False,
             plots=False,
             mosaic=params.mosaic,
+            # Named, since "auto" would pick AdamW at 0.002 for runs this short and ignore lr0; the
+            # momentum and bias warm-up are the ones "auto" gives AdamW.
+            optimizer=params.optimizer,
             lr0=params.lr0,
+            momentum=0.9,
+            warmup_bias_lr=0.0,
+            warmup_epochs=params.warmup_epochs,
             close_mosaic=max(1, params.epochs // 5),
             patience=max(10, params.epochs // 3),
             cache=True,
@@ -378,7 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--train-seed", type=int, default=TRAIN_SEED, help="dataset seed of the training images"
     )
-    parser.add_argument("--lr0", type=float, default=0.01, help="initial learning rate")
+    parser.add_argument("--lr0", type=float, default=0.002, help="initial learning rate of AdamW")
+    parser.add_argument(
+        "--warmup-epochs", type=float, default=3.0, help="epochs over which the learning rate rises to lr0"
+    )
     parser.add_argument(
         "--oblique-share",
         type=float,
@@ -575,6 +588,7 @@ def main() -> int:
         fast_look_clip_seed=args.fast_look_clip_seed if args.fast_look_clip_images else 0,
         putter_clip_images=args.putter_clip_images,
         putter_clip_seed=args.putter_clip_seed if args.putter_clip_images else 0,
+        warmup_epochs=args.warmup_epochs,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)
