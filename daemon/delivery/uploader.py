@@ -25,10 +25,8 @@ queue or the status, even when a server echoes it.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,7 +36,6 @@ from typing import Literal
 
 import requests
 
-from daemon import __version__
 from daemon.delivery.upload_api import (
     BUSY_RECHECK,
     ENDPOINTS,
@@ -59,8 +56,8 @@ from daemon.delivery.upload_api import (
     request_body,
     retry_after,
 )
+from daemon.delivery.upload_request import Kind, Verdict, post, prepare
 from daemon.errors import SpoolError, UploadError
-from daemon.redact import mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -84,28 +81,6 @@ __all__ = [
     "request_body",
     "retry_after",
 ]
-
-_Kind = Literal["ok", "dead", "auth", "link", "busy", "session", "counted"]
-# Answers other than 2xx, 3xx and 429: anything not listed is "counted" (500 and the unexpected).
-_STATUS_KINDS: dict[int, _Kind] = {
-    **dict.fromkeys((400, 404, 405, 413, 422), "dead"),
-    **dict.fromkeys((401, 403), "auth"),
-    **dict.fromkeys((502, 503, 504), "link"),
-    **dict.fromkeys((408, 425), "session"),  # the server timed out or wants a replay: not the session's fault
-}
-_BEARER = re.compile(r"(?i)bearer\s+\S+")
-_WORD = re.compile(r"[A-Za-z0-9._~+/=-]+")  # the characters of a bearer token (RFC 6750), JWTs included
-_ECHO = 12  # a run sharing this many characters with the token is taken for a piece of it
-
-
-@dataclass(frozen=True, slots=True)
-class _Verdict:
-    """How one answer (or its absence) is judged before the schedule turns it into an outcome."""
-
-    kind: _Kind
-    reason: str = ""
-    server_id: str = ""
-    retry_after: float | None = None
 
 
 @dataclass(slots=True)
@@ -255,103 +230,17 @@ class Uploader:
                 config = self._config
                 server_id = self._state.unrecorded.get(session_id)
             if server_id is not None:  # delivered earlier; only the spool's record of it is missing
-                return self._settle(session_id, _Verdict("ok", server_id=server_id))
-            body = self._prepare(config, current) if current is not None else Skipped("no longer pending")
+                return self._settle(session_id, Verdict("ok", server_id=server_id))
+            body = prepare(config, current) if current is not None else Skipped("no longer pending")
             if not isinstance(body, bytes):
                 return self._settle(session_id, body)
             with self._in_flight():
-                verdict = self._post(config, session_id, body)
+                verdict = post(self._http, config, session_id, body, self._clock)
             return self._settle(session_id, verdict)
-
-    # -- one request -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _prepare(config: UploadConfig, entry: QueuedReport) -> bytes | _Verdict | Skipped:
-        """The request body for ENTRY, or why there is none."""
-        try:
-            report = json.loads(entry.json_path.read_bytes())
-            csv = None
-            if config.send_csv and entry.csv_path is not None:
-                try:
-                    csv = entry.csv_path.read_bytes().decode("utf-8")
-                except FileNotFoundError:
-                    logger.warning("session %s: CSV report missing, sending the JSON alone", entry.session_id)
-            return request_body(config, entry.session_id, report, csv)
-        except FileNotFoundError:
-            return Skipped("its report is gone")
-        except (ValueError, TypeError) as err:  # bad JSON, bad UTF-8, a field that is not a number
-            return _Verdict("dead", f"unusable report: {err}")
-        except OSError as err:
-            return _Verdict("session", f"cannot read its report: {err}")
-
-    def _post(self, config: UploadConfig, session_id: str, body: bytes) -> _Verdict:
-        headers = {
-            "Authorization": f"Bearer {config.token.get_secret_value()}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "Idempotency-Key": session_id,
-            "User-Agent": f"putt-daemon/{__version__}",
-        }
-        url = config.url.rstrip("/") + ENDPOINTS[config.profile]
-        try:
-            response = self._http.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=(config.connect_timeout, config.read_timeout),
-                verify=str(config.ca_bundle) if config.ca_bundle is not None else True,
-                allow_redirects=False,  # a redirected POST becomes a GET and loses its body
-            )
-        except requests.Timeout as err:
-            return _Verdict("link", self._clean(f"timed out: {err}", config))
-        except requests.RequestException as err:
-            return _Verdict("link", self._clean(f"{type(err).__name__}: {err}", config))
-        return self._judge(response, config)
-
-    def _judge(self, response: requests.Response, config: UploadConfig) -> _Verdict:
-        status = response.status_code
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        message = payload.get("message") or payload.get("error") if isinstance(payload, dict) else None
-        text = " ".join((message if isinstance(message, str) else response.text).split())
-        what = self._clean(f"HTTP {status}: {text}" if text else f"HTTP {status}", config)
-        if 200 <= status < 300:
-            if not isinstance(payload, dict):
-                return _Verdict("link", f"HTTP {status} without the API's JSON (a proxy or captive portal?)")
-            if payload.get("success") is False:
-                return _Verdict("counted", f"{what} (success: false)")
-            server_id = payload.get("session_id")
-            return _Verdict("ok", server_id="" if server_id is None else str(server_id))
-        if status in (429, 503):
-            wait = retry_after(response.headers.get("Retry-After"), self._clock())
-            if wait is not None or status == 429:
-                return _Verdict("busy", what, retry_after=wait)
-        if 300 <= status < 400:
-            location = self._clean(response.headers.get("Location", "?"), config)
-            return _Verdict("link", f"HTTP {status} redirect to {location}: set the url to the final address")
-        return _Verdict(_STATUS_KINDS.get(status, "counted"), what)
-
-    @staticmethod
-    def _clean(text: str, config: UploadConfig) -> str:
-        """TEXT without the token (even a server's partial echo of it) or URL credentials, cut short."""
-        secret = config.token.get_secret_value()
-        if secret:
-            text = text.replace(secret, "***")
-            grams = {secret[i : i + _ECHO] for i in range(len(secret) - _ECHO + 1)}
-
-            def hide(word: re.Match[str]) -> str:
-                run = word.group()
-                echoed = any(run[i : i + _ECHO] in grams for i in range(len(run) - _ECHO + 1))
-                return "***" if echoed else run
-
-            text = _WORD.sub(hide, text)
-        return mask_url(_BEARER.sub("Bearer ***", text))[:MESSAGE_CHARS]
 
     # -- bookkeeping -----------------------------------------------------------------------------------
 
-    def _settle(self, session_id: str, result: _Verdict | Skipped) -> UploadOutcome:
+    def _settle(self, session_id: str, result: Verdict | Skipped) -> UploadOutcome:
         """Record RESULT in the schedule, the log and the queue; return the outcome."""
         now = self._clock()
         notes = _Notes()
@@ -383,7 +272,7 @@ class Uploader:
             logger.error("session %s: the queue cannot record it: %s", session_id, err)  # noqa: TRY400
         return outcome
 
-    def _schedule(self, session_id: str, verdict: _Verdict, now: float, notes: _Notes) -> UploadOutcome:
+    def _schedule(self, session_id: str, verdict: Verdict, now: float, notes: _Notes) -> UploadOutcome:
         """Turn VERDICT into an outcome, update the waits, say what to log (called with the lock held)."""
         state, kind = self._state, verdict.kind
         self._note_link(kind, verdict.reason, now, notes)
@@ -429,7 +318,7 @@ class Uploader:
         )
         return Retry(wait, verdict.reason)
 
-    def _note_link(self, kind: _Kind, reason: str, now: float, notes: _Notes) -> None:
+    def _note_link(self, kind: Kind, reason: str, now: float, notes: _Notes) -> None:
         """Log the link going down or coming back, once each (called with the lock held)."""
         state = self._state
         if kind == "link" and state.down_since is None:
@@ -439,7 +328,7 @@ class Uploader:
             notes.add(logging.INFO, "upload API reachable again after %.0f s", now - state.down_since)
             state.down_since = None
 
-    def _hold_queue(self, session_id: str, verdict: _Verdict, now: float, notes: _Notes) -> Retry:
+    def _hold_queue(self, session_id: str, verdict: Verdict, now: float, notes: _Notes) -> Retry:
         """The link failed or the server asked to wait: nothing is tried before the wait is over."""
         state, cap = self._state, self._config.retry_max_delay
         state.queue_failures += 1
