@@ -132,6 +132,8 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
         assert f"--clip-train-seed {seed} would train on validation, bench or test clips" in stderr
     assert "--real-repeat must be 0 or more, not -1" in refusal(tmp_path, "--real-repeat", "-1")
     assert "--real-paste must be 0 or more, not -2" in refusal(tmp_path, "--real-paste", "-2")
+    assert "--warmup-epochs must be 0 or more, not -1.0" in refusal(tmp_path, "--warmup-epochs", "-1")
+    assert "--lr0 must be above 0, not 0.0" in refusal(tmp_path, "--lr0", "0")
     assert "--train-seed 2000 is the validation images' seed" in refusal(tmp_path, "--train-seed", "2000")
     assert "argument --look: must be LOOK=SHARE" in refusal(tmp_path, "--look", "putter=0.5")
     plain = ("--clip-images", "100", "--plain-clip-images", "100")

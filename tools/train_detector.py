@@ -530,9 +530,15 @@ def main() -> int:
     # Scene seeds are SEED*100000 + k, so two dataset seeds share images only when they are equal.
     if args.train_seed == VAL_SEED:
         parser.error(f"--train-seed {VAL_SEED} is the validation images' seed")
-    for flag, value in (("--real-repeat", args.real_repeat), ("--real-paste", args.real_paste)):
+    for flag, value in (
+        ("--real-repeat", args.real_repeat),
+        ("--real-paste", args.real_paste),
+        ("--warmup-epochs", args.warmup_epochs),
+    ):
         if value < 0:
             parser.error(f"{flag} must be 0 or more, not {value}")
+    if not args.lr0 > 0:
+        parser.error(f"--lr0 must be above 0, not {args.lr0}")
     extra_images = 0
     for folder in args.real_extra:
         try:
