@@ -309,7 +309,11 @@ def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     refuse_empty_values(export)
     export.add_argument("weights", type=Path, help="the .pt weights to export")
     export.add_argument(
-        "--imgsz", type=IMGSZ, default=320, metavar="PX", help=f"network input size, {IMGSZ} (default 320)"
+        "--imgsz",
+        type=IMGSZ,
+        default=None,
+        metavar="PX",
+        help=f"network input size, {IMGSZ} (default: the size the weights were trained at, else 320)",
     )
     export.add_argument("--out", type=Path, default=Path("models"), help="output folder (default models/)")
     export.add_argument(
@@ -318,9 +322,10 @@ def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument("--int8", action="store_true", help="also write a statically quantized INT8 model")
     export.add_argument(
         "--layout",
-        choices=["auto", "raw", "end2end"],
-        default="auto",
-        help="output head: end2end (one-to-one, no NMS) when the model has one, else raw; or force either",
+        choices=["raw", "end2end"],
+        default="raw",
+        help="output head: raw (one-to-many, NMS in the daemon; default, the one that measures better) or "
+        "end2end (one-to-one, no NMS; YOLO26-style models only)",
     )
     export.add_argument(
         "--frames",

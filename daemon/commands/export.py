@@ -42,6 +42,7 @@ TOLERANCE_PX = 1.0
 VERIFY_FRAMES = 8
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 SIDECAR_VERSION = 1
+DEFAULT_IMGSZ = 320
 
 
 def synthetic_frames(count: int, seed: int = 0, size: tuple[int, int] = (640, 480)) -> list[Image]:
@@ -162,6 +163,13 @@ def _has_one2one_head(model: Any) -> bool:
     return getattr(head, "one2one_cv2", None) is not None
 
 
+def _trained_imgsz(model: Any) -> int:
+    """The input size the checkpoint was trained at, else 320: a model runs best at the size it learned."""
+    train_args = (getattr(model, "ckpt", None) or {}).get("train_args") or {}
+    imgsz = train_args.get("imgsz")
+    return imgsz if isinstance(imgsz, int) and 32 <= imgsz <= 2048 else DEFAULT_IMGSZ
+
+
 def _export_onnx(model: Any, imgsz: int, *, end2end: bool) -> Path:
     # nms=False exports the one-to-one head (top-k in the graph, no NMS for us); None exports the raw head.
     # A free input height and width lets the detector pad a wide crop of the rig only to the next multiple
@@ -210,8 +218,9 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
             return EX_CONFIG
         check_output_folder(args.out)
         frames = load_frames(args.frames, VERIFY_FRAMES)
-        end2end = has_one2one and args.layout != "raw"
-        onnx_path = _export_onnx(model, args.imgsz, end2end=end2end)
+        end2end = args.layout == "end2end"
+        imgsz = args.imgsz or _trained_imgsz(model)
+        onnx_path = _export_onnx(model, imgsz, end2end=end2end)
         # The network and its NMS are compared: Ultralytics has no one-box-per-ball step.
         config = DetectorConfig(
             onnx_path, confidence=VERIFY_CONFIDENCE, ball_class=_ball_class(names), same_ball_distance=0
@@ -254,7 +263,7 @@ def _run(args: argparse.Namespace, yolo: Any, version: str) -> int:
             sidecar["int8"] = report.as_json() | {"sha256": file_sha256(int8_path)}
         detector.close()
     write_text_atomic(args.out / f"{args.name}.json", json.dumps(sidecar, indent=2) + "\n")
-    print(f"wrote {target} ({sidecar['layout']}, imgsz {args.imgsz}) sha256 {sidecar['sha256']}")
+    print(f"wrote {target} ({sidecar['layout']}, imgsz {imgsz}) sha256 {sidecar['sha256']}")
     return EX_OK
 
 
