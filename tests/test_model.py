@@ -30,10 +30,11 @@ from tools.train_detector import (
     FAST_CLIP_SPEED,
     REAL,
     TrainParams,
+    add_lookalike_class,
     build_dataset,
+    checkpoint_info,
     real_split,
     train,
-    trained_imgsz,
     use_every_core,
 )
 
@@ -170,7 +171,9 @@ def test_training_refuses_seeds_of_validation_and_held_out_data(tmp_path: Path) 
 
 def test_fine_tuning_the_shipped_weights_keeps_their_input_size() -> None:
     sidecar = json.loads(MODEL.with_suffix(".json").read_text())
-    assert trained_imgsz(MODEL.with_suffix(".pt")) == sidecar["imgsz"][0] == sidecar["training"]["imgsz"]
+    imgsz, names = checkpoint_info(MODEL.with_suffix(".pt"))
+    assert imgsz == sidecar["imgsz"][0] == sidecar["training"]["imgsz"]
+    assert names == {int(k): v for k, v in sidecar["names"].items()}
 
 
 def test_training_computes_on_every_core_after_ultralytics_sets_one_fewer() -> None:
@@ -204,6 +207,43 @@ def test_training_learns_at_the_rate_it_is_given(tmp_path: Path) -> None:
     assert (used["optimizer"], used["lr0"], used["warmup_epochs"]) == ("AdamW", 0.0003, 3.0)
     recorded = json.loads((best.parent / "train_meta.json").read_text())["training"]
     assert (recorded["optimizer"], recorded["lr0"]) == ("AdamW", 0.0003)
+
+
+def test_a_ball_only_model_grows_a_lookalike_class_that_starts_as_its_ball_class(tmp_path: Path) -> None:
+    import torch  # the export extra, imported where training imports it
+    from ultralytics import YOLO
+
+    params = TrainParams(
+        architecture="yolo26-d0.33-w0.125", depth=0.33, width=0.125, imgsz=64, epochs=1, batch=2, seed=0,
+        sim_images=4, sim_val_images=2, sim_train_seed=41, sim_val_seed=2000, real_repeat=0,
+        real_holdout_every=5, mosaic=0.0, crop_share=0.0, lr0=0.0003, clip_images=0, clip_val_images=0,
+        clip_train_seed=20, clip_val_seed=21, init_weights="", realism_share=1.0, lookalike_class=True,
+    )  # fmt: skip
+    net = YOLO(str(REPO / "models" / "ball.pt")).model.float().eval()
+    picture = torch.rand(1, 3, 128, 160)
+    with torch.no_grad():
+        before = net(picture)[0]
+        add_lookalike_class(net)
+        after = net(picture)[0]
+    # Raw output: (batch, 4 box values + a score per class, anchors). The ball's rows are kept and the
+    # lookalike's copy them, up to the last bits a convolution kernel picked for another width may change.
+    assert (before.shape[1], after.shape[1]) == (5, 6)
+    torch.testing.assert_close(after[:, :5], before, rtol=0.0, atol=1e-6)
+    torch.testing.assert_close(after[:, 5], after[:, 4], rtol=0.0, atol=1e-6)
+    threads = torch.get_num_threads()
+    try:
+        best = train(
+            argparse.Namespace(out=tmp_path / "work", resume=False, init=REPO / "models" / "ball.pt"), params
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert YOLO(str(best)).names == {0: "ball", 1: "lookalike"}
+    labels = (tmp_path / "work" / "data" / "labels" / "train").glob("*.txt")
+    assert any(line.startswith("1 ") for label in labels for line in label.read_text().splitlines())
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    stderr = refusal(refused, "--init", str(best))
+    assert f"--init {best} has the lookalike class: train it on with --lookalike-class" in stderr
 
 
 def test_each_extra_clip_set_has_the_frames_and_looks_it_asks_for(tmp_path: Path) -> None:

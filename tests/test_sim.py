@@ -14,7 +14,8 @@ import pytest
 from daemon.errors import CameraError
 from daemon.models import Box, Point
 from daemon.sim.clip import ClipSpec, SimulatedCamera, build_clip
-from daemon.sim.dataset import SpeedNotReachedError, camera_for, render_example, write_dataset
+from daemon.sim.dataset import DatasetImage, SpeedNotReachedError, camera_for, render_example, write_dataset
+from daemon.sim.realism import Realism
 from daemon.sim.render import Renderer
 from daemon.sim.rig import make_scene
 from daemon.sim.script import ClipScript, Occluder, PuttRequest, PuttTruth
@@ -252,6 +253,49 @@ def test_putter_frames_each_show_the_putter_beside_a_ball_it_does_not_hide(tmp_p
     assert sum("putter" in frame_scene(info.name)[1] for info in anyhow) <= 6
     with pytest.raises(ValueError, match="putter_frames needs from_clips"):
         write_dataset(tmp_path / "scenes", 1, seed=5, putter_frames=True, progress=False)
+
+
+def insert_discs(folder: Path, made: list[DatasetImage]) -> list[np.ndarray]:
+    """The pixels in the middle third of each class-1 label of a dataset written with lookalike_class."""
+    discs = []
+    for info in made:
+        image = np.asarray(cv2.imread(str(folder / "images" / f"{info.name}.jpg")))
+        h, w = image.shape[:2]
+        for line in (folder / "labels" / f"{info.name}.txt").read_text().splitlines():
+            label, x, y, bw, _ = line.split()
+            if label == "1":
+                cx, cy, r = float(x) * w, float(y) * h, float(bw) * w / 2
+                third = (
+                    slice(round(cy - r / 3), round(cy + r / 3) + 1),
+                    slice(round(cx - r / 3), round(cx + r / 3) + 1),
+                )
+                discs.append(image[third].reshape(-1, 3))
+    return discs
+
+
+@pytest.mark.parametrize("from_clips", [False, True])
+def test_the_lookalike_class_labels_each_insert_where_it_is_drawn(tmp_path: Path, from_clips: bool) -> None:
+    def written(folder: str, lookalike_class: bool) -> list[DatasetImage]:
+        return write_dataset(
+            tmp_path / folder, 24, 41, crop_share=0.85 if from_clips else 0.0,
+            realism=Realism(lookalike=1.0), from_clips=from_clips, putter_frames=from_clips,
+            lookalike_class=lookalike_class, progress=False,
+        )  # fmt: skip
+
+    made = written("with", lookalike_class=True)
+    written("without", lookalike_class=False)
+    discs = insert_discs(tmp_path / "with", made)
+    assert len(discs) == sum(len(info.lookalikes) for info in made) >= 15
+    # Each label sits on a flat bright disc: the insert, lit like the scene, with no ball's shading.
+    assert all(disc.mean() > 150 and disc.std(axis=0).max() < 10 for disc in discs)
+    assert "  1: lookalike" in (tmp_path / "with" / "data.yaml").read_text()
+    for info in made:
+        labels = (tmp_path / "with" / "labels" / f"{info.name}.txt").read_text().splitlines()
+        ball_only = (tmp_path / "without" / "labels" / f"{info.name}.txt").read_text().splitlines()
+        assert [line for line in labels if line.startswith("0 ")] == ball_only
+        image = (tmp_path / "with" / "images" / f"{info.name}.jpg").read_bytes()
+        assert image == (tmp_path / "without" / "images" / f"{info.name}.jpg").read_bytes()
+    assert "  1: lookalike" not in (tmp_path / "without" / "data.yaml").read_text()
 
 
 def test_an_unreachable_speed_floor_leaves_no_new_folder_behind(

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import yaml
 
@@ -90,6 +90,11 @@ class TrainParams:
     # ignores lr0; their sidecars say so by having no optimizer here.
     optimizer: str = "AdamW"
     warmup_epochs: float = 3.0
+    lookalike_class: bool = False  # the putter's look-alike inserts labelled as class 1 of their own
+
+    @property
+    def names(self) -> dict[int, str]:
+        return {0: "ball", 1: "lookalike"} if self.lookalike_class else {0: "ball"}
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -159,6 +164,8 @@ def simulate(
         command += ["--realism", str(realism_share)]
     if putter_frames:
         command += ["--look", "lookalike=1", "--putter-frames"]
+    if params.lookalike_class:
+        command.append("--lookalike-class")
     if from_clips:
         command.append("--from-clips")
         if min_speed:
@@ -264,7 +271,7 @@ def build_dataset(work: Path, params: TrainParams) -> Path:
     if params.real_paste:
         write_pasted(train_real, REAL / "labels", data, params.real_paste, params.seed)
     (work / "real_holdout.txt").write_text("".join(f"{p.name}\n" for p in held))
-    config = {"path": str(data), "train": "images/train", "val": "images/val", "names": {0: "ball"}}
+    config = {"path": str(data), "train": "images/train", "val": "images/val", "names": params.names}
     (data / "data.yaml").write_text(yaml.safe_dump(config))
     return data / "data.yaml"
 
@@ -274,7 +281,7 @@ def model_yaml(work: Path, params: TrainParams) -> Path:
 
     base = Path(ultralytics.__file__).parent / "cfg" / "models" / "26" / "yolo26.yaml"
     config = yaml.safe_load(base.read_text())
-    config["nc"] = 1
+    config["nc"] = len(params.names)
     config["scales"] = {"n": [params.depth, params.width, 1024]}
     path = work / f"{params.architecture}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -294,6 +301,26 @@ def use_every_core(_trainer: object) -> None:
     print(f"training on {torch.get_num_threads()} threads")
 
 
+def add_lookalike_class(net: Any) -> None:
+    """Widen a ball-only detection network to ball and lookalike, in place, the lookalike's scores starting
+    as a copy of the ball's: every weight that finds balls is kept, and the new class starts where the
+    mistakes are instead of from nothing."""
+    import torch  # noqa: PLC0415  # the export extra, imported only when training
+
+    head = net.model[-1]
+    for branches in (getattr(head, "cv3", None), getattr(head, "one2one_cv3", None)):
+        for branch in branches or ():
+            ball = branch[-1]
+            scores = torch.nn.Conv2d(ball.in_channels, 2, 1).to(ball.weight.dtype)
+            with torch.no_grad():
+                scores.weight.copy_(ball.weight.repeat(2, 1, 1, 1))
+                scores.bias.copy_(ball.bias.repeat(2))
+            branch[-1] = scores
+    head.nc, head.no = 2, 2 + head.reg_max * 4
+    net.names = {0: "ball", 1: "lookalike"}
+    net.yaml["nc"] = 2
+
+
 def train(args: argparse.Namespace, params: TrainParams) -> Path:
     from ultralytics import YOLO  # noqa: PLC0415  # the export extra, imported only when training
 
@@ -309,6 +336,8 @@ def train(args: argparse.Namespace, params: TrainParams) -> Path:
     else:
         data = build_dataset(work, params)
         model = YOLO(str(args.init) if args.init else str(model_yaml(work, params)))
+        if args.init and len(model.names) < len(params.names):
+            add_lookalike_class(model.model)
         model.add_callback("on_train_start", use_every_core)
         model.train(
             data=str(data),
@@ -487,6 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="dataset seed of those clips (clip seeds N*1000 on); needed with --putter-clip-images",
     )
+    parser.add_argument(
+        "--lookalike-class",
+        action="store_true",
+        help="label the putter's look-alike inserts as a class of their own (lookalike) beside the ball: the "
+        "model learns what the thing most like a ball is, and the daemon reads only the ball class",
+    )
     add_look_option(parser, "--realism-share")
     parser.add_argument("--ship", type=Path, default=None, help="copy best.pt here and export next to it")
     return parser
@@ -514,12 +549,13 @@ def check_clip_seeds(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"{flag} {seed} would train on validation, bench or test clips")
 
 
-def trained_imgsz(weights: Path) -> int:
-    """The input size an Ultralytics checkpoint was trained at."""
+def checkpoint_info(weights: Path) -> tuple[int, dict[int, str]]:
+    """The input size an Ultralytics checkpoint was trained at, and its class names."""
     import torch  # noqa: PLC0415  # the export extra, loaded only to train
 
     checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-    return int(checkpoint["train_args"]["imgsz"])
+    names = getattr(checkpoint["model"], "names", {0: "ball"})
+    return int(checkpoint["train_args"]["imgsz"]), {int(k): str(v) for k, v in dict(names).items()}
 
 
 def main() -> int:
@@ -551,9 +587,12 @@ def main() -> int:
         if not args.init.is_file():
             parser.error(f"--init {args.init}: no such file")
         try:
-            init_imgsz = trained_imgsz(args.init)
+            init_imgsz, init_names = checkpoint_info(args.init)
         except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
             parser.error(f"--init {args.init}: not an Ultralytics checkpoint ({error})")
+        if "lookalike" in init_names.values() and not args.lookalike_class:
+            # Trained on without its labels, the lookalike class would be taught that no insert is one.
+            parser.error(f"--init {args.init} has the lookalike class: train it on with --lookalike-class")
     if args.imgsz is None:
         args.imgsz = init_imgsz  # fine-tuning at another size than the weights learned costs accuracy
     params = TrainParams(
@@ -595,6 +634,7 @@ def main() -> int:
         putter_clip_images=args.putter_clip_images,
         putter_clip_seed=args.putter_clip_seed if args.putter_clip_images else 0,
         warmup_epochs=args.warmup_epochs,
+        lookalike_class=args.lookalike_class,
     )
     print("training parameters:", json.dumps(asdict(params)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ def simulate_command(args: argparse.Namespace) -> int:
                 from_clips=args.from_clips,
                 min_speed=args.min_speed,
                 putter_frames=args.putter_frames,
+                lookalike_class=args.lookalike_class,
             )
         except SpeedNotReachedError as error:
             if fresh:  # its frames are no dataset without the rest: leave no folder behind

@@ -113,6 +113,11 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         "ball, and the stroke), every one kept though the ball rests",
     )
     parser.add_argument(
+        "--lookalike-class",
+        action="store_true",
+        help="label the putter's look-alike inserts too, as class 1 (lookalike) beside the balls' class 0",
+    )
+    parser.add_argument(
         "--camera",
         choices=("top", "oblique", "random"),
         default="top",

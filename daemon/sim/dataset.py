@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -54,6 +54,7 @@ class DatasetImage:
     occluded: bool
     negative: bool
     camera: str = "top"  # "top", "tilted" (overhead, askew) or "oblique" (from the golfer's end)
+    lookalikes: tuple[Box, ...] = ()  # the putter's look-alike inserts in view: not balls
 
 
 def _random_spot(rng: np.random.Generator) -> tuple[float, float]:
@@ -135,7 +136,12 @@ def render_example(
         _harder(scene, extras, views, occluders)
     image = renderer.render(float(rng.uniform(0, 60)), views, occluders)
     crop = np.random.default_rng([seed, 8]).random() < crop_share
-    return _labelled(f"sim_{seed:07d}", seed, image, scene, views, crop=crop, occluded=occluded)
+    return _labelled(f"sim_{seed:07d}", seed, image, scene, views, crop=crop, occluded=occluded,
+                     inserts=_inserts(renderer, occluders))  # fmt: skip
+
+
+def _inserts(renderer: Renderer, occluders: list[tuple[Occluder, tuple[float, float]]]) -> tuple[Box, ...]:
+    return tuple(box for box in (renderer.insert_box(o, at) for o, at in occluders) if box is not None)
 
 
 def _harder(
@@ -174,25 +180,40 @@ def _labelled(
     *,
     crop: bool,
     occluded: bool,
+    inserts: tuple[Box, ...] = (),
 ) -> tuple[np.ndarray, DatasetImage]:
-    """IMAGE with the boxes of VIEWS clipped to it, cut to the rig plus the detector's margin if CROP."""
+    """IMAGE with the boxes of VIEWS and INSERTS clipped to it, cut to the rig plus the detector's margin if
+    CROP."""
     height, width = image.shape[:2]
+    x1 = y1 = 0
     if crop:
         x1, y1, x2, y2 = scene.calibration.bounds()
         x1, y1 = max(x1 - CROP_MARGIN, 0), max(y1 - CROP_MARGIN, 0)
         x2, y2 = min(x2 + CROP_MARGIN + 1, width), min(y2 + CROP_MARGIN + 1, height)
         image, width, height = image[y1:y2, x1:x2], x2 - x1, y2 - y1
-        views = [
-            replace(v, box=Box(v.box.x1 - x1, v.box.y1 - y1, v.box.x2 - x1, v.box.y2 - y1)) for v in views
-        ]
-    seen = [
-        v for v in views if v.box.x2 > 2 and v.box.y2 > 2 and v.box.x1 < width - 2 and v.box.y1 < height - 2
-    ]
-    boxes = tuple(
-        Box(max(v.box.x1, 0), max(v.box.y1, 0), min(v.box.x2, width), min(v.box.y2, height)) for v in seen
+    seen = [v for v in views if _in_view(_shifted(v.box, x1, y1), width, height)]
+    boxes = tuple(_clipped(_shifted(v.box, x1, y1), width, height) for v in seen)
+    lookalikes = tuple(
+        _clipped(b, width, height)
+        for b in (_shifted(i, x1, y1) for i in inserts)
+        if _in_view(b, width, height)
     )
     moving = tuple(v.state.speed > 0 for v in seen)
-    return image.copy(), DatasetImage(name, seed, boxes, moving, occluded, not boxes, scene.camera_kind)
+    return image.copy(), DatasetImage(
+        name, seed, boxes, moving, occluded, not boxes, scene.camera_kind, lookalikes
+    )
+
+
+def _shifted(box: Box, dx: float, dy: float) -> Box:
+    return box if not (dx or dy) else Box(box.x1 - dx, box.y1 - dy, box.x2 - dx, box.y2 - dy)
+
+
+def _in_view(box: Box, width: int, height: int) -> bool:
+    return box.x2 > 2 and box.y2 > 2 and box.x1 < width - 2 and box.y1 < height - 2
+
+
+def _clipped(box: Box, width: int, height: int) -> Box:
+    return Box(max(box.x1, 0), max(box.y1, 0), min(box.x2, width), min(box.y2, height))
 
 
 class SpeedNotReachedError(ValueError):
@@ -262,7 +283,7 @@ def clip_examples(
             image = renderer.render(t, views, occluders)
             crop = rng.random() < crop_share
             yield _labelled(f"clip_{clip_seed:07d}_{f:05d}", clip_seed, image, scene, views, crop=crop,
-                            occluded=False)  # fmt: skip
+                            occluded=False, inserts=_inserts(renderer, occluders))  # fmt: skip
             taken += 1
         images -= taken
         barren = 0 if taken else barren + 1
@@ -281,13 +302,16 @@ def write_dataset(
     from_clips: bool = False,
     min_speed: float = 0.0,
     putter_frames: bool = False,
+    lookalike_class: bool = False,
     progress: bool = True,
 ) -> list[DatasetImage]:
     """Write IMAGES examples (scene seeds SEED*100000 + i, or clip frames) as a YOLO dataset under OUT.
 
     PALE_SHARE is for random scenes only: a clip's balls go where its script sends them. MIN_SPEED (image
     pixels a second) and PUTTER_FRAMES are for clip frames only: a random scene's balls have no next frame,
-    and its putter is not the golfer's.
+    and its putter is not the golfer's. With LOOKALIKE_CLASS the putter's look-alike inserts are labelled
+    too, as class 1 (`lookalike`): a detector that learns them as a class of their own is told where the thing
+    most like a ball is, rather than only that it is not one.
     """
     if min_speed and not from_clips:
         raise ValueError("min_speed needs from_clips: a random scene's balls have no next frame")
@@ -313,9 +337,12 @@ def write_dataset(
             raise OSError(f"cannot encode image {info.name}")
         write_atomic(out / "images" / f"{info.name}.jpg", jpeg.tobytes())
         h, w = image.shape[:2]
+        labelled = [(0, b) for b in info.balls] + (
+            [(1, b) for b in info.lookalikes] if lookalike_class else []
+        )
         lines = [
-            f"0 {b.center.x / w:.6f} {b.center.y / h:.6f} {b.width / w:.6f} {b.height / h:.6f}\n"
-            for b in info.balls
+            f"{c} {b.center.x / w:.6f} {b.center.y / h:.6f} {b.width / w:.6f} {b.height / h:.6f}\n"
+            for c, b in labelled
         ]
         write_text_atomic(out / "labels" / f"{info.name}.txt", "".join(lines))
         written.append(info)
@@ -329,7 +356,8 @@ def write_dataset(
         for d in written
     )  # fmt: skip
     write_text_atomic(out / "meta.jsonl", meta)
+    names = "  0: ball\n" + ("  1: lookalike\n" if lookalike_class else "")
     write_text_atomic(
-        out / "data.yaml", f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n  0: ball\n"
+        out / "data.yaml", f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n{names}"
     )
     return written

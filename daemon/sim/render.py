@@ -9,7 +9,7 @@ import math
 import cv2
 import numpy as np
 
-from daemon.models import Image
+from daemon.models import Box, Image
 from daemon.sim import rig
 from daemon.sim.realism import Extras, Sensor, dress_background, lookalike_insert, surround
 from daemon.sim.rig import Scene
@@ -210,18 +210,28 @@ class Renderer:
         axes = (round(1.8 * size), round(0.9 * size))
         cv2.ellipse(frame, (round(x), round(y)), axes, angle, 0, 360, (30, 28, 35), -1, cv2.LINE_AA)
 
-    def _insert(self, frame: Image, occluder: Occluder, at: tuple[float, float]) -> None:
-        """A look-alike putter's round white insert: flat, no shadow, about a ball's size."""
-        if not self.extras.lookalike:
-            return
+    def insert_box(self, occluder: Occluder, at: tuple[float, float]) -> Box | None:
+        """The image box of the look-alike insert on OCCLUDER standing at AT; None when it has none."""
+        disc = self._insert_disc(occluder, at)
+        if disc is None:
+            return None
+        cx, cy, r = disc
+        return Box(cx - r, cy - r, cx + r, cy + r)
+
+    def _insert_disc(self, occluder: Occluder, at: tuple[float, float]) -> tuple[float, float, float] | None:
+        if not self.extras.lookalike or occluder.kind != "putter":
+            return None
         (x, y), radius = lookalike_insert(at, occluder.size)
         cx, cy = self.scene.to_image(x, y)
-        r = (
-            radius * self.scene.pose.scale
-            if self.scene.camera is None
-            else radius * self.scene.camera.scale_at(x, y)
-        )
-        cv2.circle(frame, _fixed(cx, cy), round(r * _ONE), (226, 230, 232), -1, cv2.LINE_AA, _SHIFT)
+        scale = self.scene.pose.scale if self.scene.camera is None else self.scene.camera.scale_at(x, y)
+        return cx, cy, radius * scale
+
+    def _insert(self, frame: Image, occluder: Occluder, at: tuple[float, float]) -> None:
+        """A look-alike putter's round white insert: flat, no shadow, about a ball's size."""
+        disc = self._insert_disc(occluder, at)
+        if disc is not None:
+            cx, cy, r = disc
+            cv2.circle(frame, _fixed(cx, cy), round(r * _ONE), (226, 230, 232), -1, cv2.LINE_AA, _SHIFT)
 
     def _draw_occluder_seen_at_an_angle(
         self, frame: Image, occluder: Occluder, at: tuple[float, float]
