@@ -27,6 +27,7 @@ import yaml
 
 from daemon.closed_pipe import run_main
 from daemon.commands.simulate_args import add_look_option
+from daemon.sim.dataset import class_names
 from tools.draft_labels import PICTURES
 from tools.real_paste import write_pasted
 from tools.shared_data import shared_folder
@@ -94,7 +95,7 @@ class TrainParams:
 
     @property
     def names(self) -> dict[int, str]:
-        return {0: "ball", 1: "lookalike"} if self.lookalike_class else {0: "ball"}
+        return class_names(lookalike_class=self.lookalike_class)
 
 
 def real_split(every: int) -> tuple[list[Path], list[Path]]:
@@ -317,7 +318,7 @@ def add_lookalike_class(net: Any) -> None:
                 scores.bias.copy_(ball.bias.repeat(2))
             branch[-1] = scores
     head.nc, head.no = 2, 2 + head.reg_max * 4
-    net.names = {0: "ball", 1: "lookalike"}
+    net.names = class_names(lookalike_class=True)
     net.yaml["nc"] = 2
 
 
@@ -554,7 +555,7 @@ def checkpoint_info(weights: Path) -> tuple[int, dict[int, str]]:
     import torch  # noqa: PLC0415  # the export extra, loaded only to train
 
     checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-    names = getattr(checkpoint["model"], "names", {0: "ball"})
+    names = getattr(checkpoint["model"], "names", class_names(lookalike_class=False))
     return int(checkpoint["train_args"]["imgsz"]), {int(k): str(v) for k, v in dict(names).items()}
 
 
@@ -590,7 +591,7 @@ def main() -> int:
             init_imgsz, init_names = checkpoint_info(args.init)
         except (OSError, KeyError, RuntimeError, pickle.UnpicklingError) as error:
             parser.error(f"--init {args.init}: not an Ultralytics checkpoint ({error})")
-        if "lookalike" in init_names.values() and not args.lookalike_class:
+        if init_names == class_names(lookalike_class=True) and not args.lookalike_class:
             # Trained on without its labels, the lookalike class would be taught that no insert is one.
             parser.error(f"--init {args.init} has the lookalike class: train it on with --lookalike-class")
     if args.imgsz is None:

@@ -216,6 +216,11 @@ def _clipped(box: Box, width: int, height: int) -> Box:
     return Box(max(box.x1, 0), max(box.y1, 0), min(box.x2, width), min(box.y2, height))
 
 
+def class_names(*, lookalike_class: bool) -> dict[int, str]:
+    """The classes of a dataset: the ball, and with LOOKALIKE_CLASS the putter's look-alike insert."""
+    return {0: "ball", 1: "lookalike"} if lookalike_class else {0: "ball"}
+
+
 class SpeedNotReachedError(ValueError):
     """No simulated clip yields a frame that a dataset's filter (speed floor, putter in view) asks for."""
 
@@ -356,7 +361,9 @@ def write_dataset(
         for d in written
     )  # fmt: skip
     write_text_atomic(out / "meta.jsonl", meta)
-    names = "  0: ball\n" + ("  1: lookalike\n" if lookalike_class else "")
+    names = "".join(
+        f"  {number}: {name}\n" for number, name in class_names(lookalike_class=lookalike_class).items()
+    )
     write_text_atomic(
         out / "data.yaml", f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n{names}"
     )
