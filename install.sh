@@ -294,6 +294,7 @@ ensure_venv() {
 # The template with the installed model and calibration named, so the daemon finds both.
 env_file_source() {
     sed -e "s|^#PUTT_MODEL_PATH=.*|PUTT_MODEL_PATH=$statedir/models/ball.onnx|" \
+        -e "s|^#PUTT_MODEL_VERIFIER=.*|PUTT_MODEL_VERIFIER=$statedir/models/ball_verifier.onnx|" \
         -e "s|^#PUTT_CALIBRATION_FILE=.*|PUTT_CALIBRATION_FILE=$confdir/calibration.json|" \
         "$here/config/putt-daemon.env.example"
 }
@@ -337,6 +338,8 @@ system_steps() {
     ensure_dir "$statedir/models" 0750 "$user" "$user"
     ensure_file "$here/models/ball.onnx" "$statedir/models/ball.onnx" 0644 "$user" "$user" keep
     ensure_file "$here/models/ball.json" "$statedir/models/ball.json" 0644 "$user" "$user" keep
+    ensure_file "$here/models/ball_verifier.onnx" "$statedir/models/ball_verifier.onnx" 0644 "$user" "$user" keep
+    ensure_file "$here/models/ball_verifier.json" "$statedir/models/ball_verifier.json" 0644 "$user" "$user" keep
     ensure_dir /etc/systemd/system 0755 root root
     ensure_file "$here/systemd/putt-daemon.service" "$unit" 0644 root root
     ensure_service
@@ -349,7 +352,8 @@ check_config() {
     local args=()
     if [ -n "$root" ]; then
         # The env file names the box's paths; in a staging root they are under DIR.
-        env+=(PUTT_MODEL_PATH="$root$statedir/models/ball.onnx" PUTT_CALIBRATION_FILE="$root$confdir/calibration.json")
+        env+=(PUTT_MODEL_PATH="$root$statedir/models/ball.onnx" PUTT_CALIBRATION_FILE="$root$confdir/calibration.json"
+              PUTT_MODEL_VERIFIER="$root$statedir/models/ball_verifier.onnx")
         args=(--env-file "$root$confdir/putt-daemon.env")
     fi
     say "putt-daemon check-config as $user"

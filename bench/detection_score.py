@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from daemon.models import Box
 from daemon.settings import ModelSettings
 from daemon.vision.calibration import Calibration, Region
+from daemon.vision.detector import DetectorConfig
 from tools.real_paste import LabelBox
 
 DEFAULT_CONFIDENCE = ModelSettings().confidence  # what the daemon runs with
+VERIFIED_BY = "+"  # a bench model `ball.onnx+verifier.onnx`: the detector with the verifier after it
+AT_THRESHOLD = "@"  # `ball.onnx+verifier.onnx@0.3`: the verifier at a threshold other than the daemon's
+
+
+def detector_config(model: Path, **options: Any) -> DetectorConfig:
+    """The detector config of a bench's model argument: a detector's ONNX file, DETECTOR+VERIFIER, or
+    DETECTOR+VERIFIER@THRESHOLD."""
+    detector, _, verifier = str(model).partition(VERIFIED_BY)
+    if not verifier:
+        return DetectorConfig(path=Path(detector), verifier=None, **options)
+    verifier, _, threshold = verifier.partition(AT_THRESHOLD)
+    if threshold:
+        options["verifier_threshold"] = float(threshold)
+    else:
+        options.setdefault("verifier_threshold", ModelSettings().verifier_threshold)
+    return DetectorConfig(path=Path(detector), verifier=Path(verifier), **options)
 
 
 @dataclass

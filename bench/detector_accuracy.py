@@ -4,7 +4,9 @@
         [--seeds 80] [--footage held-out-footage/ ...]
 
 One table, the models side by side, each measure marked where it misses its target, and for each further
-model how many measures it does better and worse on than the first.
+model how many measures it does better and worse on than the first. A model is a detector's ONNX file, run
+alone, or DETECTOR+VERIFIER (`models/ball.onnx+models/ball_verifier.onnx`, as the daemon runs by default):
+the detector with the verifier's second look after it (`daemon.vision.verifier`).
 
 Simulator frames are sampled from clips of seeds 7000 and up (training uses dataset seeds 1000-6500 and clip
 seeds 20000 and up), every frame with at least one ball in play, and run through the detector as the daemon
@@ -34,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.detection_score import DEFAULT_CONFIDENCE, Score, label_box, watched
+from bench.detection_score import DEFAULT_CONFIDENCE, Score, detector_config, label_box, watched
 from bench.footage import check_footage, footage_score, row_name
 from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
@@ -45,7 +47,7 @@ from daemon.sim.realism import Extras, Realism
 from daemon.sim.rig import Scene
 from daemon.sim.script import Occluder
 from daemon.sim.truth import BallView
-from daemon.vision.detector import BallDetector, DetectorConfig
+from daemon.vision.detector import BallDetector
 from tools.real_paste import pasted_copies, read_labels
 from tools.train_detector import REAL, real_split
 
@@ -81,14 +83,22 @@ class SampledFrame:
 
 
 def sampled_frames(
-    frames: int, seeds: int, first_seed: int = 7000, look: ClipSpec = PLAIN_CLIPS
+    frames: int, seeds: int, first_seed: int = 7000, look: ClipSpec = PLAIN_CLIPS, *, putter: bool = False
 ) -> Iterator[SampledFrame]:
-    """FRAMES frames from clips of SEEDS seeds from FIRST_SEED on, each with at least one ball in play."""
+    """FRAMES frames from clips of SEEDS seeds from FIRST_SEED on, each with at least one ball in play, and
+    with PUTTER a putter head in view as well."""
     per_seed = frames // seeds
     for seed in range(first_seed, first_seed + seeds):
         script, renderer, timeline = build_clip(replace(look, seed=seed, putts=6))
         fps = script.scene.fps
-        candidates = [f for f in range(int(script.duration * fps)) if timeline.balls(f / fps)]
+        candidates = [
+            f
+            for f in range(int(script.duration * fps))
+            if timeline.balls(f / fps)
+            and (not putter or any(o.kind == "putter" for o, _ in timeline.occluders(f / fps)))
+        ]
+        if not candidates:
+            continue
         rng = np.random.default_rng(seed)
         for f in sorted(rng.choice(candidates, size=min(per_seed, len(candidates)), replace=False)):
             t = f / fps
@@ -100,14 +110,15 @@ def sampled_frames(
 class CropDetectors:
     """A detector of MODEL for each rig crop the clips ask for, opened once."""
 
-    def __init__(self, model: Path) -> None:
+    def __init__(self, model: Path, confidence: float = DEFAULT_CONFIDENCE) -> None:
         self._model = model
+        self._confidence = confidence
         self._open: dict[tuple[int, int, int, int], BallDetector] = {}
 
     def detect(self, sampled: SampledFrame) -> list[Detection]:
         bounds = sampled.scene.calibration.bounds()
         detector = self._open.get(bounds) or BallDetector.open(
-            DetectorConfig(path=self._model, confidence=DEFAULT_CONFIDENCE, crop=bounds)
+            detector_config(self._model, confidence=self._confidence, crop=bounds)
         )
         self._open[bounds] = detector
         t = sampled.index / sampled.scene.fps
@@ -149,7 +160,7 @@ REAL_UNLABELLED: dict[str, tuple[Box, ...]] = {
 
 def real_score(model: Path) -> tuple[Score, int]:
     _, held = real_split(5)
-    detector = BallDetector.open(DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE))
+    detector = BallDetector.open(detector_config(model, confidence=DEFAULT_CONFIDENCE))
     score = Score()
     for path in held:
         image = cv2.imread(str(path))
@@ -169,7 +180,7 @@ def real_pasted_score(model: Path) -> tuple[Score, int]:
     """The held-out real images with balls cut from them laid on their white tables: the balls and the
     tables are both unseen. Their own balls count too; a detection that matches no ball is a false alarm."""
     _, held = real_split(5)
-    detector = BallDetector.open(DetectorConfig(path=model, confidence=DEFAULT_CONFIDENCE))
+    detector = BallDetector.open(detector_config(model, confidence=DEFAULT_CONFIDENCE))
     score = Score()
     copies = 0
     for copy in pasted_copies(held, REAL / "labels", PASTED_VARIANTS, PASTED_SEED):
@@ -288,7 +299,7 @@ def refuse_unloadable(parser: argparse.ArgumentParser, models: list[Path]) -> No
     as a traceback after minutes of the models before it."""
     for model in models:
         try:
-            BallDetector.open(DetectorConfig(path=model)).close()
+            BallDetector.open(detector_config(model)).close()
         except ModelError as error:
             parser.error(f"--model: {error}")
 

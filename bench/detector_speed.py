@@ -8,7 +8,7 @@ to the floor. Needs the `export` extra. Without --model/--weights it builds and 
 (one class, 'ball'): the speed is real even though the boxes are not.
 
     .venv/bin/python -m bench.detector_speed [--model models/ball.onnx --weights best.pt]
-        [--int8 ball.int8.onnx] [--frames 200] [--runs 3]
+        [--int8 ball.int8.onnx] [--verifier models/ball_verifier.onnx] [--frames 200] [--runs 3]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,12 @@ def rows_for(threads: int, args: argparse.Namespace, frames: list[Image]) -> dic
         ),
         "Proof of Putt: YOLO(best.pt)(frame)": timed(lambda im: pop(im, verbose=False), frames, args.frames),
     }
+    if args.verifier is not None:
+        verified = BallDetector.open(replace(config, verifier=args.verifier))
+        results["ours end to end, with the verifier"] = timed(
+            lambda im: verified.detect(Frame(next(index), 0.0, im)), frames, args.frames
+        )
+        verified.close()
     detector.close()
     if args.int8 is not None:
         int8 = BallDetector.open(DetectorConfig(args.int8, confidence=args.confidence, threads=threads))
@@ -160,6 +167,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="exported .onnx (default: build one)")
     parser.add_argument("--weights", type=Path, default=None, help="the .pt it came from")
     parser.add_argument("--int8", type=Path, default=None, help="an INT8 export to time beside it")
+    parser.add_argument("--verifier", type=Path, default=None, help="a verifier to time after the model")
     parser.add_argument("--frames", type=int, default=200, help="timed calls per row (default 200)")
     parser.add_argument("--runs", type=int, default=3, help="runs per row (default 3)")
     parser.add_argument("--imgsz", type=int, default=320, help="size when building the default model")

@@ -14,12 +14,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.detection_score import DEFAULT_CONFIDENCE, Score, label_box, watched
+from bench.detection_score import DEFAULT_CONFIDENCE, Score, detector_config, label_box, watched
 from daemon.commands.arguments import read_image
 from daemon.errors import CalibrationError
 from daemon.models import Frame
 from daemon.vision.calibration import Calibration, load_calibration
-from daemon.vision.detector import BallDetector, DetectorConfig
+from daemon.vision.detector import BallDetector
 from tools.real_paste import read_labels
 from tools.train_detector import extra_real_images
 
@@ -81,8 +81,8 @@ def footage_score(model: Path, folder: Path) -> tuple[Score, int]:
             height, width = image.shape[:2]
             if (width, height) not in detectors:
                 rig = calibration.scaled(width, height) if calibration is not None else None
-                config = DetectorConfig(
-                    path=model, confidence=DEFAULT_CONFIDENCE, crop=rig.bounds() if rig is not None else None
+                config = detector_config(
+                    model, confidence=DEFAULT_CONFIDENCE, crop=rig.bounds() if rig is not None else None
                 )
                 detectors[(width, height)] = (BallDetector.open(config, (width, height)), rig)
             detector, rig = detectors[(width, height)]

@@ -1,7 +1,7 @@
 """Putt and session accuracy of `putt-daemon process` with the shipped model on unseen simulated clips.
 
     nice .venv/bin/python -m bench.putt_accuracy [--clips 4] [--sessions 2] [--putts 20] [--jobs 2] \
-        [--model candidate.onnx]
+        [--model candidate.onnx[+verifier.onnx]]
 
 Each clip (seeds 7000 and up; the detector trains on others) has SESSIONS sessions of PUTTS putts (every
 outcome, occlusions, spare balls, lighting drift, dropped frames), separated by idle gaps longer than the
@@ -16,6 +16,8 @@ Row sets:
 - `harder looks`: clips of the same seeds from above, each harder look of `daemon.sim.realism` on in half of
   them (dark channel, look-alike putters, a cheap sensor, exposure steps, glare, seams, a white table).
 Each set prints its confusion table of outcome kinds, then one table of every set against the targets.
+`--model` names a detector to run alone, or DETECTOR+VERIFIER to run with a verifier after it; without it,
+the shipped detector and verifier run.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bench.detection_score import detector_config
 from daemon.closed_pipe import run_main
 from daemon.errors import ModelError
 from daemon.sim.clip import ClipSpec, build_clip, write_clip
 from daemon.sim.perspective import CameraChoice, CameraKind
 from daemon.sim.realism import PLAIN, Realism
 from daemon.vision.calibration import CLICKED, Calibration, load_calibration
-from daemon.vision.detector import BallDetector, DetectorConfig
+from daemon.vision.detector import BallDetector
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_SEED = 7000
@@ -143,7 +146,9 @@ def score_clip(clip: Clip, calibration: Path, out: Path, model: Path | None = No
     ones."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUTT_")}
     if model is not None:
-        env["PUTT_MODEL_PATH"] = str(model.resolve())
+        config = detector_config(model)
+        env["PUTT_MODEL_PATH"] = str(config.path.resolve())
+        env["PUTT_MODEL_VERIFIER"] = str(config.verifier.resolve()) if config.verifier else "none"
     command = [sys.executable, "-m", "daemon", "process", str(clip.folder / "clip.mp4"), "--calibration",
                str(calibration), "--out", str(out), "--start", START]  # fmt: skip
     subprocess.run(command, check=True, env=env, capture_output=True, cwd=REPO)
@@ -263,7 +268,7 @@ def main() -> int:
     if args.model is not None:
         # Refused here in one line, not as a failed `putt-daemon process` once the clips are rendered.
         try:
-            BallDetector.open(DetectorConfig(path=args.model)).close()
+            BallDetector.open(detector_config(args.model)).close()
         except ModelError as error:
             parser.error(f"--model: {error}")
     seeds = range(FIRST_SEED, FIRST_SEED + args.clips)

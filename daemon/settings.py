@@ -136,6 +136,30 @@ class ModelSettings(_Group):
         "ball", pattern=r"^\S(.*\S)?$", description="Class name of the ball in the model."
     )
     threads: int = Field(1, ge=1, le=16, description="ONNX Runtime intra-op threads.")
+    verifier: Path | None = Field(
+        default_factory=lambda: shipped_file("models/ball_verifier.onnx"),
+        description="Patch classifier that takes a second look at each detection and drops what is no "
+        "ball (default: the one shipped with the package; 'none': no second look).",
+    )
+    verifier_threshold: float = Field(
+        0.02,
+        gt=0,
+        lt=1,
+        description="A detection the verifier gives a lower chance of being a ball is dropped "
+        "(see models/README.md).",
+    )
+
+    @field_validator("verifier", mode="before")
+    @classmethod
+    def _verifier_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
+    @field_validator("verifier")
+    @classmethod
+    def _verifier_onnx_suffix(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() != ".onnx":
+            raise ValueError("expected an .onnx file, or 'none'")
+        return value
 
     @model_validator(mode="after")
     def _url_needs_a_hash(self) -> ModelSettings:

@@ -25,7 +25,8 @@ def test_the_daemon_runs_the_model_the_benchmark_is_given(tmp_path: Path) -> Non
     copy = tmp_path / "candidate.onnx"
     shutil.copy(REPO / "models" / "ball.onnx", copy)
     shutil.copy(REPO / "models" / "ball.json", copy.with_suffix(".json"))
-    assert score_clip(clip, calibration, tmp_path / "copy", copy) == shipped
+    checked = Path(f"{copy}+{REPO / 'models' / 'ball_verifier.onnx'}")  # the detector and its verifier
+    assert score_clip(clip, calibration, tmp_path / "copy", checked) == shipped
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
     with pytest.raises(subprocess.CalledProcessError):

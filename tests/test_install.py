@@ -29,6 +29,8 @@ LAYOUT = {
     "var/lib/putt-daemon/models": ("d", 0o750, "putt-daemon", "putt-daemon"),
     "var/lib/putt-daemon/models/ball.onnx": ("f", 0o644, "putt-daemon", "putt-daemon"),
     "var/lib/putt-daemon/models/ball.json": ("f", 0o644, "putt-daemon", "putt-daemon"),
+    "var/lib/putt-daemon/models/ball_verifier.onnx": ("f", 0o644, "putt-daemon", "putt-daemon"),
+    "var/lib/putt-daemon/models/ball_verifier.json": ("f", 0o644, "putt-daemon", "putt-daemon"),
     "etc/systemd/system/putt-daemon.service": ("f", 0o644, "root", "root"),
 }
 # Folders of a base system that install.sh only fills.
@@ -43,6 +45,8 @@ SOURCES = {
     "etc/putt-daemon/calibration.json": "config/calibration.json",
     "var/lib/putt-daemon/models/ball.onnx": "models/ball.onnx",
     "var/lib/putt-daemon/models/ball.json": "models/ball.json",
+    "var/lib/putt-daemon/models/ball_verifier.onnx": "models/ball_verifier.onnx",
+    "var/lib/putt-daemon/models/ball_verifier.json": "models/ball_verifier.json",
     "etc/systemd/system/putt-daemon.service": "systemd/putt-daemon.service",
 }
 
@@ -147,10 +151,12 @@ def test_env_file_names_the_installed_model_and_calibration(checkout: Path, root
     changed = [(a, b) for a, b in zip(template, installed, strict=True) if a != b]
     assert changed == [
         ("#PUTT_MODEL_PATH=", "PUTT_MODEL_PATH=/var/lib/putt-daemon/models/ball.onnx"),
+        ("#PUTT_MODEL_VERIFIER=", "PUTT_MODEL_VERIFIER=/var/lib/putt-daemon/models/ball_verifier.onnx"),
         ("#PUTT_CALIBRATION_FILE=", "PUTT_CALIBRATION_FILE=/etc/putt-daemon/calibration.json"),
     ]
     settings = configuration.load_settings(env_file).settings
     assert settings.model.path == Path("/var/lib/putt-daemon/models/ball.onnx")
+    assert settings.model.verifier == Path("/var/lib/putt-daemon/models/ball_verifier.onnx")
     assert settings.calibration.file == Path("/etc/putt-daemon/calibration.json")
 
 
@@ -252,6 +258,10 @@ def test_venv_holds_the_runtime_only_and_check_config_passes(checkout: Path, ope
     assert "    - install putt-daemon and its runtime dependencies into /opt/putt-daemon/venv" in out
     assert "==> putt-daemon check-config as putt-daemon" in out
     assert f"    # model: {root}/var/lib/putt-daemon/models/ball.onnx" in out
+    assert (
+        f"    # verifier: {root}/var/lib/putt-daemon/models/ball_verifier.onnx (drops boxes below 0.02)"
+        in out
+    )
     assert f"    # calibration: {root}/etc/putt-daemon/calibration.json" in out
     assert "    # all good" in out
     frozen = subprocess.run(

@@ -34,6 +34,8 @@ BAD_VALUES = {
     "PUTT_MODEL_CONFIDENCE": "1.5",
     "PUTT_MODEL_BALL_CLASS": " ",
     "PUTT_MODEL_THREADS": "0",
+    "PUTT_MODEL_VERIFIER": "models/ball_verifier.pt",
+    "PUTT_MODEL_VERIFIER_THRESHOLD": "1",
     "PUTT_CALIBRATION_FILE": "config/calibration.yaml",
     "PUTT_CALIBRATION_DRIFT_INTERVAL": "-1",
     "PUTT_CALIBRATION_DRIFT_THRESHOLD": "0",
@@ -206,6 +208,21 @@ def test_empty_value_means_default(tmp_path: Path) -> None:
     loaded = configuration.load_settings(env_file)
     assert loaded.settings.camera.source == "0"
     assert loaded.settings.gate.threshold == 16
+
+
+def test_the_verifier_is_shipped_by_default_and_none_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert configuration.load_settings().settings.model.verifier == REPO / "models" / "ball_verifier.onnx"
+    monkeypatch.setenv("PUTT_MODEL_VERIFIER", "None")
+    assert configuration.load_settings().settings.model.verifier is None
+
+
+def test_a_missing_verifier_is_named_by_check_config(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    missing = tmp_path / "verifier.onnx"
+    result = run_cli("check-config", env=cli_env | {"PUTT_MODEL_VERIFIER": str(missing)})
+    assert result.returncode == 78
+    assert f"PUTT_MODEL_VERIFIER: {missing}: verifier model file not found" in result.stderr
+    assert "# model: " in result.stdout  # the detector itself is fine
+    assert "Traceback" not in result.stderr
 
 
 def test_env_example_matches_the_settings() -> None:

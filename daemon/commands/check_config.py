@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from daemon import configuration
 from daemon.configuration import LoadedSettings
@@ -15,6 +16,7 @@ from daemon.errors import CalibrationError, ConfigError, ModelError
 from daemon.service import stage_configs
 from daemon.vision.calibration import load_calibration
 from daemon.vision.detector import BallDetector
+from daemon.vision.verifier import BallVerifier
 
 
 def check_config_command(args: argparse.Namespace, loaded: LoadedSettings) -> int:
@@ -29,7 +31,7 @@ def check_config_command(args: argparse.Namespace, loaded: LoadedSettings) -> in
     configs = stage_configs(loaded.settings)
     problems: list[str] = []
     try:
-        detector = BallDetector.open(configs.detector)
+        detector = BallDetector.open(replace(configs.detector, verifier=None))
     except ModelError as err:
         problems.append(f"PUTT_MODEL_PATH: {err}")
     else:
@@ -39,6 +41,15 @@ def check_config_command(args: argparse.Namespace, loaded: LoadedSettings) -> in
             size = f"up to {size}, padded to multiples of {info.stride}"
         print(f"# model: {configs.detector.path} ({info.layout} layout, input {size})")
         detector.close()
+    verifier = configs.detector.verifier
+    try:
+        if verifier is not None:
+            BallVerifier.open(verifier)
+    except ModelError as err:
+        problems.append(f"PUTT_MODEL_VERIFIER: {err}")
+    else:
+        threshold = configs.detector.verifier_threshold
+        print(f"# verifier: {verifier} (drops boxes below {threshold:g})" if verifier else "# verifier: none")
     try:
         calibration = load_calibration(configs.calibration_file)
     except CalibrationError as err:

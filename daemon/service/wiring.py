@@ -78,6 +78,8 @@ def stage_configs(settings: Settings, state_dir: Path | None = None) -> StageCon
             confidence=min(model.confidence, settings.tracker.keep_confidence),
             ball_class=model.ball_class,
             threads=model.threads,
+            verifier=model.verifier,
+            verifier_threshold=model.verifier_threshold,
         ),
         tracker=TrackerConfig(max_gap=settings.tracker.max_gap, start_confidence=model.confidence),
         classifier=ClassifierConfig(**settings.classifier.model_dump()),

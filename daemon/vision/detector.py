@@ -26,6 +26,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from daemon.errors import ModelError
 from daemon.models import Box, Detection, Detections, Frame, Image
+from daemon.vision.verifier import BallVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class DetectorConfig:
     crop: tuple[int, int, int, int] | None = None
     crop_margin: int = 24
     same_ball_distance: float = SAME_BALL_DISTANCE  # 0 keeps every box NMS keeps, as Ultralytics does
+    verifier: Path | None = None  # a patch classifier that takes a second look at each box (None: none)
+    verifier_threshold: float = 0.02  # boxes it gives a lower chance of being a ball are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +225,16 @@ def create_session(config: DetectorConfig) -> ort.InferenceSession:
 class BallDetector:
     """Finds the ball in frames; build with `BallDetector.open`."""
 
-    def __init__(self, config: DetectorConfig, session: ort.InferenceSession, info: ModelInfo) -> None:
+    def __init__(
+        self,
+        config: DetectorConfig,
+        session: ort.InferenceSession,
+        info: ModelInfo,
+        verifier: BallVerifier | None = None,
+    ) -> None:
         self.config = config
         self.info = info
+        self.verifier = verifier
         self._session = session
         self._input: str = session.get_inputs()[0].name
         self._output: str = session.get_outputs()[0].name
@@ -258,7 +268,8 @@ class BallDetector:
             "detector %s: %s layout, imgsz %s, ball class %d, %d thread(s)",
             path, info.layout, info.imgsz, info.ball_id, config.threads,
         )  # fmt: skip
-        detector = cls(config, session, info)
+        verifier = BallVerifier.open(config.verifier) if config.verifier else None
+        detector = cls(config, session, info, verifier)
         detector._warm_up(frame_size)
         return detector
 
@@ -354,6 +365,10 @@ class BallDetector:
             Detection(Box(x1 + ox, y1 + oy, x2 + ox, y2 + oy), float(s), ball)
             for (x1, y1, x2, y2), s in zip(xyxy.tolist(), scores.tolist(), strict=True)
         )
+        if self.verifier is not None and items:
+            chances = self.verifier.ball_chance(frame.image, [item.box for item in items])
+            threshold = self.config.verifier_threshold
+            items = tuple(item for item, chance in zip(items, chances, strict=True) if chance >= threshold)
         return Detections(frame.index, frame.timestamp, items)
 
     def close(self) -> None:
