@@ -51,6 +51,15 @@ def test_sidecar_matches_the_shipped_model() -> None:
     assert MODEL.stat().st_size < 8_000_000
 
 
+def test_the_verifier_sidecar_matches_the_shipped_verifier_and_detector() -> None:
+    verifier = REPO / "models" / "ball_verifier.onnx"
+    sidecar = json.loads(verifier.with_suffix(".json").read_text())
+    assert sidecar["model"] == verifier.name
+    assert sidecar["sha256"] == file_sha256(verifier)
+    assert sidecar["detector_sha256"] == file_sha256(MODEL)  # trained on this detector's boxes
+    assert int(sidecar["training"]["epochs"]) > 0
+
+
 def test_shipped_model_finds_balls_in_unseen_rendered_frames() -> None:
     # Frames of clips whose seeds neither training nor the benchmarks use, seen as the daemon sees them.
     score = simulator_score(MODEL, frames=90, seeds=3, first_seed=9_100)

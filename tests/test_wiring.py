@@ -31,6 +31,8 @@ OTHER_VALUES = {
     "PUTT_MODEL_CONFIDENCE": "0.6",
     "PUTT_MODEL_BALL_CLASS": "golf ball",
     "PUTT_MODEL_THREADS": "2",
+    "PUTT_MODEL_VERIFIER": "/opt/models/other_verifier.onnx",
+    "PUTT_MODEL_VERIFIER_THRESHOLD": "0.3",
     "PUTT_CALIBRATION_FILE": "/etc/putt-daemon/other.json",
     "PUTT_CALIBRATION_DRIFT_INTERVAL": "60",
     "PUTT_CALIBRATION_DRIFT_THRESHOLD": "8",
