@@ -312,6 +312,21 @@ def test_an_unreachable_speed_floor_leaves_no_new_folder_behind(
     assert sorted(p.name for p in mine.iterdir()) == ["images", "labels", "notes"]  # a folder it did not make
 
 
+def test_simulate_refuses_options_its_target_would_ignore(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    simulate = [sys.executable, "-m", "daemon", "simulate"]
+    for args, message in (
+        (["--out", str(tmp_path / "clip"), "--lookalike-class", "--images", "9"],
+         "--images, --lookalike-class: not used with --out"),
+        (["--dataset", str(tmp_path / "set"), "--putts", "3", "--camera", "oblique"],
+         "--putts, --camera: not used with --dataset"),
+    ):  # fmt: skip
+        command = [*simulate, *args]
+        done = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2
+        assert done.stderr.strip() == f"putt-daemon simulate: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_simulate_command_writes_a_readable_clip(tmp_path: Path, cli_env: dict[str, str]) -> None:
     out = tmp_path / "clip"
     result = subprocess.run(

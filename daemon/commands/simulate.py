@@ -15,15 +15,35 @@ from collections import Counter
 from dataclasses import replace
 
 from daemon.commands.arguments import check_output_folder
+from daemon.commands.simulate_args import add_simulate_arguments
 from daemon.sim.clip import ClipSpec, write_clip
 from daemon.sim.dataset import SpeedNotReachedError, write_dataset
 from daemon.sim.perspective import CameraChoice
 from daemon.sim.realism import Realism
 
+# What only one of the two targets reads; given to the other, it would be ignored without a word.
+DATASET_ONLY = ("images", "crop_share", "pale_share", "from_clips", "min_speed", "putter_frames",
+                "lookalike_class", "oblique_share")  # fmt: skip
+CLIP_ONLY = ("sessions", "putts", "width", "height", "fps", "default_rig", "camera", "tilt")
+
+
+def ignored_options(args: argparse.Namespace) -> list[str]:
+    """The options given other than their defaults that the chosen target does not read, as flags."""
+    unused = CLIP_ONLY if args.dataset is not None else DATASET_ONLY
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    given = [name for name in unused if getattr(args, name) != parser.get_default(name)]
+    return ["--" + name.replace("_", "-") for name in given]
+
 
 def simulate_command(args: argparse.Namespace) -> int:
     """Entry point of `putt-daemon simulate`."""
     started = time.monotonic()
+    ignored = ignored_options(args)
+    if ignored:
+        target = "--dataset" if args.dataset is not None else "--out"
+        print(f"putt-daemon simulate: {', '.join(ignored)}: not used with {target}", file=sys.stderr)
+        return 2
     realism = replace(Realism.every(args.realism), **dict(args.look))
     if args.dataset is not None:
         for flag, asked in (("--min-speed", args.min_speed), ("--putter-frames", args.putter_frames)):
