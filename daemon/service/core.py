@@ -579,9 +579,11 @@ class Service:
         if vision is None:
             prepared.detector.close()  # the next frame builds the stages, from the file now named
         else:
-            # The session ONNX Runtime opened on the updater's thread, given this frame size's crop.
+            # The sessions ONNX Runtime opened on the updater's thread (the model's and the verifier's),
+            # given this frame size's crop.
             opened = prepared.detector
-            swapped = BallDetector(replace(detector, crop=vision.crop), opened.session, opened.info)
+            crop = replace(detector, crop=vision.crop)
+            swapped = BallDetector(crop, opened.session, opened.info, opened.verifier)
             old = vision.pipeline
             vision.pipeline = VisionPipeline(
                 detector=swapped, gate=vision.gate, tracker=vision.tracker, classifier=vision.classifier

@@ -25,7 +25,7 @@ from daemon.models import Frame, PuttEvent, ServiceState, Session
 from daemon.service import Service, ServicePlan
 from daemon.service.model_update import ModelUpdateConfig, ModelUpdater, UpdateStatus, installed_model
 from daemon.settings import Settings
-from daemon.vision.detector import DetectorConfig
+from daemon.vision.detector import BallDetector, DetectorConfig
 from daemon.vision.pipeline import PipelineStep
 from tests.conftest import REPO, ServiceProcess, service_state, wait_until
 
@@ -390,6 +390,11 @@ def test_a_good_update_is_swapped_in_between_two_frames(
         wait_until(lambda: recorder.last("model") == name, 30)
         swapped_at = len(recorder.frames)
         wait_until(lambda: len(recorder.frames) >= swapped_at + 10, 30)
+        # The new model keeps the verifier's second look.
+        running = service._vision.pipeline._detector  # type: ignore[union-attr]
+        assert isinstance(running, BallDetector)
+        assert running.verifier is not None
+        assert running.verifier.path == settings.model.verifier
     finally:
         service.request_stop()
         thread.join(timeout=15)
