@@ -164,7 +164,7 @@ def test_plan_is_printed_before_anything_changes(checkout: Path, root: Path) -> 
     out = install(checkout, root, "--no-venv").stdout
 
     planned = out.index("    - create /etc/putt-daemon/putt-daemon.env (0640 root:putt-daemon)")
-    applying = out.index("==> applying 16 change(s)")
+    applying = out.index("==> applying 18 change(s)")
     done = out.index("    create /etc/putt-daemon/putt-daemon.env (0640 root:putt-daemon)")
     assert out.index("==> planning") < planned < applying < done
 

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.cli import main
-from daemon.commands import arguments
+from daemon.commands import arguments, simulate
 from daemon.sim.clip import ClipSpec, write_clip
 from daemon.sim.script import PuttRequest
 from tests.conftest import REPO
@@ -336,7 +336,11 @@ def test_odd_simulate_values_are_usage_errors_or_accepted(
                 os.environ[name] = before
     assert code in DOCUMENTED
     assert "Traceback" not in stderr.getvalue()
-    if code == 2:
+    if code == 2 and f"{flag}: not used with {target[0]}" in stderr.getvalue():
+        # A good value for an option only the other target reads: refused by name, not ignored.
+        assert flag[2:].replace("-", "_") in (simulate.CLIP_ONLY if dataset else simulate.DATASET_ONLY)
+        assert in_range(value, RANGES[flag]), value
+    elif code == 2:
         assert f"argument {flag}: " in stderr.getvalue()
     else:
         assert code == 73, stderr.getvalue()
